@@ -1,0 +1,155 @@
+//! Connectors and their tasks.
+//!
+//! A [`Connector`] runs once per connector in the worker that owns it: it reads
+//! the connector config and splits the work into task configs. Tasks do the
+//! data movement; a source task is polled by the worker's source runtime, a
+//! sink task is fed by its sink runtime.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ConfigDef, ConfigValueInfo, Props};
+use crate::error::{ConnectError, ConnectResult};
+use crate::record::{OffsetMap, SinkRecord, SourceRecord, TopicPartition};
+
+/// Whether a connector reads from or writes to Kafka.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectorKind {
+    Source,
+    Sink,
+}
+
+impl ConnectorKind {
+    /// The lower-case name the REST API prints in `type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorKind::Source => "source",
+            ConnectorKind::Sink => "sink",
+        }
+    }
+}
+
+/// Reads committed source offsets (Java's `OffsetStorageReader`).
+#[async_trait]
+pub trait OffsetReader: Send + Sync {
+    /// The latest committed offset of each partition, `None` where there is none.
+    async fn offsets(&self, partitions: &[OffsetMap]) -> ConnectResult<Vec<Option<OffsetMap>>>;
+
+    async fn offset(&self, partition: &OffsetMap) -> ConnectResult<Option<OffsetMap>> {
+        let mut all = self.offsets(std::slice::from_ref(partition)).await?;
+        Ok(all.pop().flatten())
+    }
+}
+
+/// What the worker offers a running connector (Java's `ConnectorContext`).
+pub trait ConnectorHost: Send + Sync {
+    /// Asks the worker to call `task_configs` again and reconfigure the tasks.
+    fn request_task_reconfiguration(&self);
+    /// Fails the connector from a background activity.
+    fn raise_error(&self, error: ConnectError);
+}
+
+/// Context handed to [`Connector::start`].
+#[derive(Clone)]
+pub struct ConnectorContext {
+    pub name: String,
+    pub host: Arc<dyn ConnectorHost>,
+    /// Source connectors may read committed offsets to plan their tasks.
+    pub offsets: Option<Arc<dyn OffsetReader>>,
+    /// Cancelled when the connector is stopped; background work must end then.
+    pub cancel: CancellationToken,
+}
+
+/// A connector class (Java's `Connector`).
+#[async_trait]
+pub trait Connector: Send + Sync {
+    fn version(&self) -> &str;
+    fn kind(&self) -> ConnectorKind;
+    fn config_def(&self) -> ConfigDef;
+
+    /// Validates a config; the default runs the [`ConfigDef`] checks. Override
+    /// to add cross-field or connectivity checks, keeping every finding.
+    async fn validate(&self, props: &Props) -> Vec<ConfigValueInfo> {
+        self.config_def().validate(props)
+    }
+
+    async fn start(&mut self, ctx: ConnectorContext, props: Props) -> ConnectResult<()>;
+
+    /// Splits the work into at most `max_tasks` task configs.
+    async fn task_configs(&self, max_tasks: usize) -> ConnectResult<Vec<Props>>;
+
+    async fn stop(&mut self) -> ConnectResult<()>;
+
+    /// Called on alter/reset of offsets while the connector is stopped; `Ok(true)`
+    /// means the connector also handled offsets it keeps outside Kafka.
+    async fn alter_offsets(
+        &self,
+        _props: &Props,
+        _offsets: &[(OffsetMap, Option<OffsetMap>)],
+    ) -> ConnectResult<bool> {
+        Ok(false)
+    }
+}
+
+/// Context handed to [`SourceTask::start`].
+#[derive(Clone)]
+pub struct SourceTaskContext {
+    pub connector: String,
+    pub task_id: u32,
+    pub offsets: Arc<dyn OffsetReader>,
+    /// Cancelled when the task is stopped.
+    pub cancel: CancellationToken,
+}
+
+/// A source task (Java's `SourceTask`).
+///
+/// The runtime calls `poll` in a loop. `poll` must be cancel-safe: on stop the
+/// runtime drops a pending `poll` future, so records must not be lost if it is
+/// dropped before it returns (keep them in `self` until returned).
+#[async_trait]
+pub trait SourceTask: Send {
+    async fn start(&mut self, ctx: SourceTaskContext, props: Props) -> ConnectResult<()>;
+
+    /// Returns the next records; an empty batch when there is nothing yet.
+    async fn poll(&mut self) -> ConnectResult<Vec<SourceRecord>>;
+
+    /// Called after the worker has durably stored the offsets of every record
+    /// acknowledged so far.
+    async fn commit(&mut self) -> ConnectResult<()> {
+        Ok(())
+    }
+
+    async fn stop(&mut self) -> ConnectResult<()>;
+}
+
+/// Context handed to [`SinkTask::start`].
+#[derive(Clone)]
+pub struct SinkTaskContext {
+    pub connector: String,
+    pub task_id: u32,
+    pub cancel: CancellationToken,
+}
+
+/// A sink task (Java's `SinkTask`).
+#[async_trait]
+pub trait SinkTask: Send {
+    async fn start(&mut self, ctx: SinkTaskContext, props: Props) -> ConnectResult<()>;
+    async fn open(&mut self, _partitions: &[TopicPartition]) -> ConnectResult<()> {
+        Ok(())
+    }
+    async fn put(&mut self, records: Vec<SinkRecord>) -> ConnectResult<()>;
+    /// Returns the offsets (next offset to read) that are safe to commit.
+    async fn pre_commit(
+        &mut self,
+        current: &HashMap<TopicPartition, i64>,
+    ) -> ConnectResult<HashMap<TopicPartition, i64>> {
+        Ok(current.clone())
+    }
+    async fn close(&mut self, _partitions: &[TopicPartition]) -> ConnectResult<()> {
+        Ok(())
+    }
+    async fn stop(&mut self) -> ConnectResult<()>;
+}

@@ -1,0 +1,306 @@
+//! `KafkaLog`: the one primitive behind the three internal topics (Java's
+//! `KafkaBasedLog`).
+//!
+//! A log is a producer plus a group-less consumer that is assigned every
+//! partition of one topic from the beginning and keeps tailing it. Each record
+//! read is handed to the owner's `apply` callback, in partition order. Because
+//! every worker reads every record, the in-memory views built by `apply` are
+//! the same on every worker once each has read to the end.
+//!
+//! "Read to end" is the barrier the herder uses before acting: it fetches the
+//! end offsets of all partitions and waits until the reader has consumed up to
+//! them. A write is acknowledged by the broker before `send` returns, so a
+//! write followed by `read_to_end` is visible in the local view.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// One record of an internal topic as the reader sees it.
+#[derive(Debug, Clone)]
+pub struct LogRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("creating a Kafka client for topic {topic}: {source}")]
+    Client { topic: String, source: KafkaError },
+    #[error("reading metadata of topic {topic}: {source}")]
+    Metadata { topic: String, source: KafkaError },
+    #[error("topic {topic} does not exist")]
+    NoSuchTopic { topic: String },
+    #[error("writing to topic {topic}: {source}")]
+    Write { topic: String, source: KafkaError },
+    #[error("reading topic {topic} to its end timed out after {timeout:?}")]
+    ReadTimeout { topic: String, timeout: Duration },
+    #[error("starting the reader thread of topic {topic}: {source}")]
+    Thread {
+        topic: String,
+        source: std::io::Error,
+    },
+    #[error("the reader of topic {topic} has stopped")]
+    Stopped { topic: String },
+}
+
+/// A producer plus a tailing reader of one topic.
+pub struct KafkaLog {
+    topic: String,
+    producer: FutureProducer,
+    consumer: Arc<BaseConsumer>,
+    partitions: Vec<i32>,
+    /// Next offset to read per partition, published by the reader thread.
+    positions: watch::Receiver<BTreeMap<i32, i64>>,
+    cancel: CancellationToken,
+}
+
+/// Client settings shared by the producer and the consumer of a log.
+pub fn base_client_config(settings: &BTreeMap<String, String>) -> ClientConfig {
+    let mut cfg = ClientConfig::new();
+    for (k, v) in settings {
+        cfg.set(k, v);
+    }
+    cfg
+}
+
+impl KafkaLog {
+    /// Starts reading `topic` from the beginning, calling `apply` for each record.
+    ///
+    /// `apply` runs on a dedicated blocking reader thread; it must be quick
+    /// (update an in-memory view and notify).
+    pub fn start(
+        client: &BTreeMap<String, String>,
+        client_id: &str,
+        topic: &str,
+        mut apply: impl FnMut(LogRecord) + Send + 'static,
+        cancel: CancellationToken,
+    ) -> Result<KafkaLog, LogError> {
+        let err = |source| LogError::Client {
+            topic: topic.to_string(),
+            source,
+        };
+        let mut pcfg = base_client_config(client);
+        pcfg.set("client.id", client_id)
+            // Internal records must land where Java puts them (murmur2 of the
+            // key) or compaction and last-write-wins break on shared topics.
+            .set("partitioner", "murmur2_random")
+            .set("acks", "all")
+            .set("enable.idempotence", "false")
+            .set("linger.ms", "0");
+        let producer: FutureProducer = pcfg.create().map_err(err)?;
+
+        let mut ccfg = base_client_config(client);
+        ccfg.set("client.id", client_id)
+            .set("group.id", format!("{client_id}-reader"))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", "50");
+        let consumer: Arc<BaseConsumer> = Arc::new(ccfg.create().map_err(err)?);
+
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(30))
+            .map_err(|source| LogError::Metadata {
+                topic: topic.to_string(),
+                source,
+            })?;
+        let partitions: Vec<i32> = md
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if partitions.is_empty() {
+            return Err(LogError::NoSuchTopic {
+                topic: topic.to_string(),
+            });
+        }
+        let mut tpl = TopicPartitionList::new();
+        for p in &partitions {
+            tpl.add_partition_offset(topic, *p, Offset::Beginning)
+                .map_err(err)?;
+        }
+        consumer.assign(&tpl).map_err(err)?;
+
+        let (pos_tx, positions) = watch::channel(BTreeMap::new());
+        let reader = Arc::clone(&consumer);
+        let stop = cancel.clone();
+        let topic_name = topic.to_string();
+        // librdkafka's poll blocks a thread; a dedicated thread keeps the tokio
+        // workers free and lets `apply` stay synchronous.
+        std::thread::Builder::new()
+            .name(format!("log-{topic}"))
+            .spawn(move || {
+                while !stop.is_cancelled() {
+                    match reader.poll(Duration::from_millis(100)) {
+                        None => {}
+                        Some(Ok(m)) => {
+                            let rec = LogRecord {
+                                partition: m.partition(),
+                                offset: m.offset(),
+                                key: m.key().map(<[u8]>::to_vec),
+                                value: m.payload().map(<[u8]>::to_vec),
+                            };
+                            let (p, next) = (rec.partition, rec.offset + 1);
+                            apply(rec);
+                            pos_tx.send_modify(|pos| {
+                                pos.insert(p, next);
+                            });
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(topic = %topic_name, error = %e, "error reading internal topic; retrying");
+                        }
+                    }
+                }
+            })
+            .map_err(|source| LogError::Thread {
+                topic: topic.to_string(),
+                source,
+            })?;
+
+        Ok(KafkaLog {
+            topic: topic.to_string(),
+            producer,
+            consumer,
+            partitions,
+            positions,
+            cancel,
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn partition_count(&self) -> usize {
+        self.partitions.len()
+    }
+
+    /// Writes one record and waits for the broker's acknowledgement.
+    pub async fn send(&self, key: Option<&[u8]>, value: Option<&[u8]>) -> Result<(), LogError> {
+        let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic);
+        if let Some(k) = key {
+            rec = rec.key(k);
+        }
+        if let Some(v) = value {
+            rec = rec.payload(v);
+        }
+        self.producer
+            .send(rec, Duration::from_secs(30))
+            .await
+            .map(|_| ())
+            .map_err(|(source, _)| LogError::Write {
+                topic: self.topic.clone(),
+                source,
+            })
+    }
+
+    /// Writes several records in order and waits until all are acknowledged.
+    pub async fn send_all(&self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), LogError> {
+        let mut pending = Vec::with_capacity(records.len());
+        for (k, v) in records {
+            let mut rec: FutureRecord<'_, [u8], [u8]> =
+                FutureRecord::to(&self.topic).key(k.as_slice());
+            if let Some(v) = v {
+                rec = rec.payload(v.as_slice());
+            }
+            let fut = self
+                .producer
+                .send_result(rec)
+                .map_err(|(source, _)| LogError::Write {
+                    topic: self.topic.clone(),
+                    source,
+                })?;
+            pending.push(fut);
+        }
+        for fut in pending {
+            match fut.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((source, _))) => {
+                    return Err(LogError::Write {
+                        topic: self.topic.clone(),
+                        source,
+                    })
+                }
+                Err(_) => {
+                    return Err(LogError::Stopped {
+                        topic: self.topic.clone(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every record written before this call has been applied.
+    pub async fn read_to_end(&self, timeout: Duration) -> Result<(), LogError> {
+        let consumer = Arc::clone(&self.consumer);
+        let topic = self.topic.clone();
+        let parts = self.partitions.clone();
+        let ends = tokio::task::spawn_blocking(move || {
+            parts
+                .iter()
+                .map(|p| {
+                    consumer
+                        .fetch_watermarks(&topic, *p, Duration::from_secs(30))
+                        .map(|(_, high)| (*p, high))
+                })
+                .collect::<Result<BTreeMap<i32, i64>, KafkaError>>()
+        })
+        .await
+        .map_err(|_| LogError::Stopped {
+            topic: self.topic.clone(),
+        })?
+        .map_err(|source| LogError::Metadata {
+            topic: self.topic.clone(),
+            source,
+        })?;
+
+        let mut rx = self.positions.clone();
+        let reached = |pos: &BTreeMap<i32, i64>| {
+            ends.iter()
+                .all(|(p, end)| *end == 0 || pos.get(p).copied().unwrap_or(0) >= *end)
+        };
+        let wait = async {
+            loop {
+                if reached(&rx.borrow_and_update()) {
+                    return Ok(());
+                }
+                if rx.changed().await.is_err() {
+                    return Err(LogError::Stopped {
+                        topic: self.topic.clone(),
+                    });
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| LogError::ReadTimeout {
+                topic: self.topic.clone(),
+                timeout,
+            })?
+    }
+
+    /// Stops the reader thread.
+    pub fn stop(&self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Drop for KafkaLog {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
