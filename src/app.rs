@@ -259,7 +259,6 @@ pub async fn start(
         },
         topic_tracking: cfg.topic_tracking_enable(),
         topic_tracking_reset: cfg.topic_tracking_allow_reset(),
-        distributed: cfg.mode() == Mode::Distributed,
     });
 
     let mut tasks = Vec::new();

@@ -36,7 +36,7 @@ fn seqnos(topic: &str) -> Vec<i64> {
 
 async fn wait_records(topic: &str, at_least: usize) {
     eventually(Duration::from_secs(60), || async move {
-        std::panic::catch_unwind(|| seqnos(topic).len()).unwrap_or(0) >= at_least
+        try_read_topic(topic).map_or(0, |r| r.len()) >= at_least
     })
     .await;
 }

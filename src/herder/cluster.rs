@@ -102,7 +102,6 @@ pub struct HerderParts {
     pub info: ServerInfo,
     pub topic_tracking: bool,
     pub topic_tracking_reset: bool,
-    pub distributed: bool,
 }
 
 pub struct ConnectHerder {
@@ -115,7 +114,6 @@ pub struct ConnectHerder {
     info: ServerInfo,
     topic_tracking: bool,
     topic_tracking_reset: bool,
-    distributed: bool,
     op: tokio::sync::Mutex<HerderState>,
     ownership: Mutex<Option<Ownership>>,
     ownership_changed: watch::Sender<u64>,
@@ -147,7 +145,6 @@ impl ConnectHerder {
             info: parts.info,
             topic_tracking: parts.topic_tracking,
             topic_tracking_reset: parts.topic_tracking_reset,
-            distributed: parts.distributed,
             op: tokio::sync::Mutex::new(HerderState::default()),
             ownership: Mutex::new(None),
             ownership_changed,
@@ -421,12 +418,12 @@ impl ConnectHerder {
         }
         for (id, s) in wanted {
             let target = snap.target_state(&id.connector);
-            if st.tasks.contains_key(&id) {
-                self.worker.set_task_target(&id, target);
-            } else {
-                self.worker
-                    .start_task(id.clone(), &s.task_config, &s.connector_config, target);
-                st.tasks.insert(id, s);
+            match st.tasks.entry(id) {
+                std::collections::hash_map::Entry::Occupied(e) => self.worker.set_task_target(e.key(), target),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    self.worker.start_task(e.key().clone(), &s.task_config, &s.connector_config, target);
+                    e.insert(s);
+                }
             }
         }
 

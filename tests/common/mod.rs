@@ -211,7 +211,7 @@ fn dechunk(mut s: &str) -> String {
             break;
         }
         out.push_str(&rest[..n]);
-        s = &rest[n..].trim_start_matches("\r\n");
+        s = rest[n..].trim_start_matches("\r\n");
     }
     out
 }
@@ -239,27 +239,44 @@ impl Rec {
 
 /// Reads every record currently in `topic` (all partitions, up to the end).
 pub fn read_topic(topic: &str) -> Vec<Rec> {
+    try_read_topic(topic).unwrap_or_else(|e| panic!("reading topic {topic}: {e}"))
+}
+
+/// As [`read_topic`], but an error (e.g. the topic does not exist yet) is returned.
+pub fn try_read_topic(topic: &str) -> Result<Vec<Rec>, String> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", kafka_bootstrap())
         .set("group.id", unique("reader"))
         .set("enable.auto.commit", "false")
         .create()
-        .expect("consumer");
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
-    let parts: Vec<i32> = md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+        .map_err(|e| e.to_string())?;
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    let parts: Vec<i32> = md
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
     let mut ends = BTreeMap::new();
     let mut tpl = TopicPartitionList::new();
     for p in &parts {
-        let (_, high) = consumer.fetch_watermarks(topic, *p, Duration::from_secs(10)).expect("watermarks");
+        let (_, high) = consumer
+            .fetch_watermarks(topic, *p, Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
         ends.insert(*p, high);
-        tpl.add_partition_offset(topic, *p, Offset::Beginning).expect("assign");
+        tpl.add_partition_offset(topic, *p, Offset::Beginning)
+            .map_err(|e| e.to_string())?;
     }
-    consumer.assign(&tpl).expect("assign");
+    consumer.assign(&tpl).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     let mut pos: BTreeMap<i32, i64> = BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while ends.iter().any(|(p, e)| pos.get(p).copied().unwrap_or(0) < *e) {
-        assert!(Instant::now() < deadline, "timed out reading {topic}");
+        if Instant::now() > deadline {
+            return Err("timed out reading to the end".into());
+        }
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
             pos.insert(m.partition(), m.offset() + 1);
             out.push(Rec {
@@ -270,7 +287,7 @@ pub fn read_topic(topic: &str) -> Vec<Rec> {
             });
         }
     }
-    out
+    Ok(out)
 }
 
 /// The path of the built `connectd` binary.
