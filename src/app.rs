@@ -40,7 +40,10 @@ pub const CONNECT_COMPAT_VERSION: &str = "3.9.0";
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("binding the REST listener {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("a start-up step panicked: {0}")]
     Join(String),
     #[error("the worker config has no REST listener")]
@@ -134,7 +137,10 @@ fn producer_settings(cfg: &WorkerConfig) -> BTreeMap<String, String> {
     let mut p = cfg.to_librdkafka(Client::Producer);
     if !cfg.props().contains_key("producer.enable.idempotence") {
         p.insert("enable.idempotence".into(), "true".into());
-        if !cfg.props().contains_key("producer.max.in.flight.requests.per.connection") {
+        if !cfg
+            .props()
+            .contains_key("producer.max.in.flight.requests.per.connection")
+        {
             p.remove("max.in.flight.requests.per.connection");
         }
     }
@@ -148,12 +154,23 @@ pub async fn start(
     loggers: Arc<Loggers>,
 ) -> Result<WorkerHandle, AppError> {
     let cancel = CancellationToken::new();
-    let listener = cfg.listeners().first().cloned().ok_or(AppError::NoListener)?;
-    let host = if listener.host.is_empty() { "0.0.0.0".to_string() } else { listener.host.clone() };
+    let listener = cfg
+        .listeners()
+        .first()
+        .cloned()
+        .ok_or(AppError::NoListener)?;
+    let host = if listener.host.is_empty() {
+        "0.0.0.0".to_string()
+    } else {
+        listener.host.clone()
+    };
     let addr = format!("{host}:{}", listener.port);
     let tcp = TcpListener::bind(&addr)
         .await
-        .map_err(|source| AppError::Bind { addr: addr.clone(), source })?;
+        .map_err(|source| AppError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
     let port = tcp.local_addr().map(|a| a.port()).unwrap_or(listener.port);
     let worker_id = cfg.worker_id(port);
     let url = cfg.rest_url(port);
@@ -176,7 +193,9 @@ pub async fn start(
             } else {
                 format!("{group}-{}", cfg.client_id())
             };
-            let (Some(ct), Some(ot), Some(st)) = (cfg.config_topic(), cfg.offsets_topic(), cfg.status_topic()) else {
+            let (Some(ct), Some(ot), Some(st)) =
+                (cfg.config_topic(), cfg.offsets_topic(), cfg.status_topic())
+            else {
                 return Err(AppError::NoListener);
             };
             let specs = [
@@ -190,14 +209,38 @@ pub async fn start(
             let client = cfg.internal_librdkafka(Client::Consumer);
             let parts = config_state();
             let applier = parts.applier;
-            let config_log = KafkaLog::start(&client, &format!("{prefix}-configs"), &specs[0].name, move |r| applier.apply(r), cancel.child_token())?;
+            let config_log = KafkaLog::start(
+                &client,
+                &format!("{prefix}-configs"),
+                &specs[0].name,
+                move |r| applier.apply(r),
+                cancel.child_token(),
+            )?;
             let (ostate, oapply) = offset_state();
-            let offsets_log = KafkaLog::start(&client, &format!("{prefix}-offsets"), &specs[1].name, oapply, cancel.child_token())?;
+            let offsets_log = KafkaLog::start(
+                &client,
+                &format!("{prefix}-offsets"),
+                &specs[1].name,
+                oapply,
+                cancel.child_token(),
+            )?;
             let (sstate, sapply) = status_state();
-            let status_log = KafkaLog::start(&client, &format!("{prefix}-statuses"), &specs[2].name, sapply, cancel.child_token())?;
+            let status_log = KafkaLog::start(
+                &client,
+                &format!("{prefix}-statuses"),
+                &specs[2].name,
+                sapply,
+                cancel.child_token(),
+            )?;
             let offsets = OffsetStore::with_log(Log::Kafka(Arc::new(offsets_log)), ostate);
             (
-                (Log::Kafka(Arc::new(config_log)), parts.state, parts.changed, parts.events, parts.started),
+                (
+                    Log::Kafka(Arc::new(config_log)),
+                    parts.state,
+                    parts.changed,
+                    parts.events,
+                    parts.started,
+                ),
                 offsets,
                 Log::Kafka(Arc::new(status_log)),
                 sstate,
@@ -212,15 +255,26 @@ pub async fn start(
             let path = cfg.offset_storage_file().unwrap_or_default();
             let offsets = OffsetStore::with_file(&path)?;
             (
-                (Log::Memory(Arc::new(config_log)), parts.state, parts.changed, parts.events, parts.started),
+                (
+                    Log::Memory(Arc::new(config_log)),
+                    parts.state,
+                    parts.changed,
+                    parts.events,
+                    parts.started,
+                ),
                 offsets,
                 Log::Memory(Arc::new(status_log)),
                 sstate,
             )
         }
     };
-    let (config_log, config_state_arc, config_changed, config_events, events_started) = config_parts;
-    let config = Arc::new(ConfigStore::new(config_log, config_state_arc, config_changed));
+    let (config_log, config_state_arc, config_changed, config_events, events_started) =
+        config_parts;
+    let config = Arc::new(ConfigStore::new(
+        config_log,
+        config_state_arc,
+        config_changed,
+    ));
     let offsets = Arc::new(offsets);
     let status = Arc::new(StatusStore::new(status_log, status_state_arc));
     // Read everything before acting (contract: read to end at start-up).
@@ -245,7 +299,13 @@ pub async fn start(
         resolver: Arc::new(move |p: &Props| providers.resolve(p).map_err(|e| e.to_string())),
         client_mapper: Arc::new(|p: &Props| librdkafka_config(Client::Producer, p)),
     };
-    let worker = Worker::new(settings, Arc::clone(&offsets), Arc::clone(&status), reconfigure_tx, cancel.child_token());
+    let worker = Worker::new(
+        settings,
+        Arc::clone(&offsets),
+        Arc::clone(&status),
+        reconfigure_tx,
+        cancel.child_token(),
+    );
     let herder = ConnectHerder::new(HerderParts {
         worker,
         config: Arc::clone(&config),
@@ -276,31 +336,52 @@ pub async fn start(
                 herder
                     .put_connector_config(&f.name, f.config, false, f.initial_state)
                     .await
-                    .map_err(|source| AppError::Connector { name: f.name.clone(), source })?;
+                    .map_err(|source| AppError::Connector {
+                        name: f.name.clone(),
+                        source,
+                    })?;
             }
         }
         Mode::Distributed => {
             let mut mc = MemberConfig::new(
                 cfg.bootstrap_servers(),
                 cfg.group_id().unwrap_or_default(),
-                if cfg.client_id().is_empty() { format!("connect-{worker_id}") } else { cfg.client_id().to_string() },
+                if cfg.client_id().is_empty() {
+                    format!("connect-{worker_id}")
+                } else {
+                    cfg.client_id().to_string()
+                },
             );
             mc.session_timeout_ms = cfg.session_timeout().as_millis() as i32;
             mc.rebalance_timeout_ms = cfg.rebalance_timeout().as_millis() as i32;
             mc.heartbeat_interval_ms = cfg.heartbeat_interval().as_millis() as u64;
-            mc.scheduled_rebalance_max_delay_ms = cfg.scheduled_rebalance_max_delay().as_millis() as i32;
-            mc.protocol = ConnectProtocol::from_config(&format!("{:?}", cfg.connect_protocol()).to_lowercase())
-                .unwrap_or(ConnectProtocol::Sessioned);
+            mc.scheduled_rebalance_max_delay_ms =
+                cfg.scheduled_rebalance_max_delay().as_millis() as i32;
+            mc.protocol = ConnectProtocol::from_config(
+                &format!("{:?}", cfg.connect_protocol()).to_lowercase(),
+            )
+            .unwrap_or(ConnectProtocol::Sessioned);
             let (ev_tx, ev_rx) = mpsc::channel(16);
             let handle = Arc::new(GroupMember::spawn(
                 mc,
-                Arc::new(Membership { herder: Arc::clone(&herder), url: url.clone() }),
+                Arc::new(Membership {
+                    herder: Arc::clone(&herder),
+                    url: url.clone(),
+                }),
                 ev_tx,
                 cancel.child_token(),
             ));
             let h = Arc::clone(&handle);
             herder.set_rejoin_hook(Arc::new(move || h.request_rejoin()));
-            tasks.push(spawn_named("group-events", group_events(Arc::clone(&herder), Arc::clone(&handle), ev_rx, cancel.child_token())));
+            tasks.push(spawn_named(
+                "group-events",
+                group_events(
+                    Arc::clone(&herder),
+                    Arc::clone(&handle),
+                    ev_rx,
+                    cancel.child_token(),
+                ),
+            ));
             group = Some(handle);
         }
     }
@@ -324,7 +405,14 @@ pub async fn start(
     }));
 
     tracing::info!(%url, %worker_id, "worker started");
-    Ok(WorkerHandle { url, port, herder, cancel, tasks, group })
+    Ok(WorkerHandle {
+        url,
+        port,
+        herder,
+        cancel,
+        tasks,
+        group,
+    })
 }
 
 /// Applies group membership events to the herder.
@@ -340,7 +428,15 @@ async fn group_events(
             e = rx.recv() => match e { Some(e) => e, None => return },
         };
         match ev {
-            GroupEvent::Assigned { generation, is_leader, leader_url, assignment, allocation, ack, .. } => {
+            GroupEvent::Assigned {
+                generation,
+                is_leader,
+                leader_url,
+                assignment,
+                allocation,
+                ack,
+                ..
+            } => {
                 let behind = herder.config_store().lock().offset < assignment.config_offset;
                 if assignment.failed() || behind {
                     if let Err(e) = herder.config_store().read_to_end().await {
@@ -362,8 +458,18 @@ async fn group_events(
                 herder.reconcile().await;
                 ack.done();
             }
-            GroupEvent::Revoked { connectors, tasks, ack, reason } => {
-                tracing::info!(?reason, connectors = connectors.len(), tasks = tasks.len(), "work revoked");
+            GroupEvent::Revoked {
+                connectors,
+                tasks,
+                ack,
+                reason,
+            } => {
+                tracing::info!(
+                    ?reason,
+                    connectors = connectors.len(),
+                    tasks = tasks.len(),
+                    "work revoked"
+                );
                 let mut own = herder.ownership().unwrap_or_default();
                 if let Some(c) = own.connectors.as_mut() {
                     c.retain(|n| !connectors.contains(n));

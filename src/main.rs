@@ -14,7 +14,11 @@ use connectd::config::worker::{Mode, WorkerConfig};
 use connectd::logging::Loggers;
 
 #[derive(Parser)]
-#[command(name = "connectd", version, about = "A Kafka Connect-compatible worker")]
+#[command(
+    name = "connectd",
+    version,
+    about = "A Kafka Connect-compatible worker"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,8 +49,13 @@ fn usage_error(message: String) -> ExitCode {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let (mode, worker_file, connector_files) = match cli.command {
-        Command::Distributed { worker_properties } => (Mode::Distributed, worker_properties, vec![]),
-        Command::Standalone { worker_properties, connectors } => (Mode::Standalone, worker_properties, connectors),
+        Command::Distributed { worker_properties } => {
+            (Mode::Distributed, worker_properties, vec![])
+        }
+        Command::Standalone {
+            worker_properties,
+            connectors,
+        } => (Mode::Standalone, worker_properties, connectors),
     };
     let props = match load_properties_file(&worker_file) {
         Ok(p) => p,

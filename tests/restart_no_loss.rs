@@ -29,7 +29,8 @@ fn seqnos(topic: &str) -> Vec<i64> {
         .iter()
         .map(|r| {
             let v = r.value_json();
-            v.as_i64().unwrap_or_else(|| panic!("value is not a bare seqno: {v}"))
+            v.as_i64()
+                .unwrap_or_else(|| panic!("value is not a bare seqno: {v}"))
         })
         .collect()
 }
@@ -42,7 +43,10 @@ async fn wait_records(topic: &str, at_least: usize) {
 }
 
 fn sigterm(child: &mut Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     for _ in 0..300 {
         if let Ok(Some(_)) = child.try_wait() {
             return;
@@ -75,15 +79,28 @@ async fn kill_and_restart_loses_nothing() {
 
     let mut w1 = spawn_worker(&props, &dir.join("w1.log"));
     eventually(Duration::from_secs(60), || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-            && http(&base, "GET", "/health", None, "application/json").await.0 == 200
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+            && http(&base, "GET", "/health", None, "application/json")
+                .await
+                .0
+                == 200
     })
     .await;
     let create = json!({"name": name, "config": {
         "connector.class": "org.apache.kafka.connect.tools.VerifiableSourceConnector",
         "tasks.max": "1", "topic": topic, "throughput": throughput.to_string()}});
     eventually(Duration::from_secs(30), || async {
-        http(&base, "POST", "/connectors", Some(&create.to_string()), "application/json").await.0 == 201
+        http(
+            &base,
+            "POST",
+            "/connectors",
+            Some(&create.to_string()),
+            "application/json",
+        )
+        .await
+        .0 == 201
     })
     .await;
     wait_records(&topic, 1500).await;
@@ -110,32 +127,74 @@ async fn kill_and_restart_loses_nothing() {
     }
     let max = *counts.keys().last().unwrap();
     let missing: Vec<i64> = (0..=max).filter(|s| !counts.contains_key(s)).collect();
-    assert!(missing.is_empty(), "lost sequence numbers: {:?}", &missing[..missing.len().min(20)]);
+    assert!(
+        missing.is_empty(),
+        "lost sequence numbers: {:?}",
+        &missing[..missing.len().min(20)]
+    );
 
     // Duplicates only from the unflushed interval before the SIGKILL: at most
     // (flush interval + flush latency) worth of records, all <= max_before.
-    let dups: Vec<i64> = counts.iter().filter(|(_, c)| **c > 1).map(|(s, _)| *s).collect();
-    assert!(dups.iter().all(|s| *s <= max_before), "duplicates after the SIGKILL window: {dups:?}");
-    assert!(dups.len() <= throughput * 3, "{} duplicates, more than ~3 flush intervals", dups.len());
+    let dups: Vec<i64> = counts
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(s, _)| *s)
+        .collect();
+    assert!(
+        dups.iter().all(|s| *s <= max_before),
+        "duplicates after the SIGKILL window: {dups:?}"
+    );
+    assert!(
+        dups.len() <= throughput * 3,
+        "{} duplicates, more than ~3 flush intervals",
+        dups.len()
+    );
     // The SIGTERM restarts must add no duplicate: records produced by w2 and
     // w3 appear once.
     let max_after_term = *after_term.iter().max().unwrap();
-    assert!(counts.range(max_before + 1..).all(|(_, c)| *c == 1), "a graceful restart duplicated records");
+    assert!(
+        counts.range(max_before + 1..).all(|(_, c)| *c == 1),
+        "a graceful restart duplicated records"
+    );
     assert!(max > max_after_term, "the third run produced nothing new");
-    eprintln!("records {} max seqno {} duplicates {} (from the SIGKILL interval)", all.len(), max, dups.len());
+    eprintln!(
+        "records {} max seqno {} duplicates {} (from the SIGKILL interval)",
+        all.len(),
+        max,
+        dups.len()
+    );
 }
 
 #[tokio::test]
 async fn bad_worker_config_exits_2_with_one_line() {
     let dir = temp_dir("badcfg");
-    let path = write_props(&dir, "w.properties", &[("bootstrap.servers".to_string(), "127.0.0.1:1".to_string())].into_iter().collect());
-    let out = Command::new(connectd_bin()).arg("distributed").arg(&path).output().expect("run connectd");
+    let path = write_props(
+        &dir,
+        "w.properties",
+        &[("bootstrap.servers".to_string(), "127.0.0.1:1".to_string())]
+            .into_iter()
+            .collect(),
+    );
+    let out = Command::new(connectd_bin())
+        .arg("distributed")
+        .arg(&path)
+        .output()
+        .expect("run connectd");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("group.id") || stderr.contains("key.converter") || stderr.contains("storage.topic"), "{stderr}");
+    assert!(
+        stderr.contains("group.id")
+            || stderr.contains("key.converter")
+            || stderr.contains("storage.topic"),
+        "{stderr}"
+    );
 
-    let out = Command::new(connectd_bin()).arg("distributed").arg(dir.join("missing.properties")).output().expect("run connectd");
+    let out = Command::new(connectd_bin())
+        .arg("distributed")
+        .arg(dir.join("missing.properties"))
+        .output()
+        .expect("run connectd");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.properties"));
 }

@@ -317,7 +317,10 @@ impl ConnectHerder {
             // Resuming asks the connector for task configs again (Java: the
             // owner re-requests them), which is how a STOPPED connector gets
             // its tasks back.
-            if st.targets.insert(name.clone(), target).is_some_and(|prev| prev != target)
+            if st
+                .targets
+                .insert(name.clone(), target)
+                .is_some_and(|prev| prev != target)
                 && target == TargetState::Started
             {
                 st.reconfigure.insert(name.clone());
@@ -419,9 +422,16 @@ impl ConnectHerder {
         for (id, s) in wanted {
             let target = snap.target_state(&id.connector);
             match st.tasks.entry(id) {
-                std::collections::hash_map::Entry::Occupied(e) => self.worker.set_task_target(e.key(), target),
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    self.worker.set_task_target(e.key(), target)
+                }
                 std::collections::hash_map::Entry::Vacant(e) => {
-                    self.worker.start_task(e.key().clone(), &s.task_config, &s.connector_config, target);
+                    self.worker.start_task(
+                        e.key().clone(),
+                        &s.task_config,
+                        &s.connector_config,
+                        target,
+                    );
                     e.insert(s);
                 }
             }

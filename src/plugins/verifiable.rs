@@ -7,7 +7,8 @@
 //! resuming after the stored offset, at most `throughput` records per second
 //! (negative = unthrottled). Like Java's, it prints one JSON line per record on
 //! stdout, which system tests read to verify delivery; unlike Java's, it does
-//! not also print a line per acknowledged record.
+//! not also print a line per acknowledged record. The connectd-only key
+//! `verifiable.print=false` turns the printing off (the Java task ignores it).
 
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -80,6 +81,7 @@ pub struct VerifiableSourceTask {
     seqno: i64,
     starting_seqno: i64,
     throughput: i64,
+    print: bool,
     started: Instant,
     key_schema: SchemaRef,
     value_schema: SchemaRef,
@@ -95,6 +97,7 @@ impl Default for VerifiableSourceTask {
             seqno: 0,
             starting_seqno: 0,
             throughput: -1,
+            print: true,
             started: Instant::now(),
             key_schema: Schema::primitive(SchemaType::Int32, false),
             value_schema: Schema::primitive(SchemaType::Int64, false),
@@ -125,6 +128,9 @@ impl SourceTask for VerifiableSourceTask {
             .get("throughput")
             .and_then(|v| v.trim().parse().ok())
             .ok_or_else(invalid)?;
+        self.print = props
+            .get("verifiable.print")
+            .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"));
         self.partition = json!({"id": self.id})
             .as_object()
             .cloned()
@@ -153,7 +159,7 @@ impl SourceTask for VerifiableSourceTask {
             }
         }
         let time_ms = now_ms();
-        {
+        if self.print {
             let line = json!({"name": self.name, "task": self.id, "topic": self.topic, "time_ms": time_ms, "seqno": self.seqno});
             let mut out = std::io::stdout().lock();
             // stdout is a best-effort trace; a closed pipe must not fail the task.

@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::providers::has_references;
 pub use crate::config::worker::OverridePolicy;
 use crate::herder::api::TargetState;
 use crate::plugins::Plugins;
@@ -370,6 +371,14 @@ impl Worker {
             Ok(configs
                 .into_iter()
                 .map(|mut p| {
+                    // Secrets stay references in the config topic: a task key
+                    // whose connector value was a `${provider:...}` reference
+                    // is written back in its raw form (Java's reverse transform).
+                    for (k, v) in p.iter_mut() {
+                        if let Some(raw_v) = raw.get(k).filter(|r| has_references(r)) {
+                            v.clone_from(raw_v);
+                        }
+                    }
                     p.insert("task.class".into(), task_class.to_string());
                     if rc.kind == ConnectorKind::Sink {
                         for k in ["topics", "topics.regex"] {
@@ -476,7 +485,8 @@ impl Worker {
                 return;
             }
         };
-        let name = format!("source-task-{}-{}", id.connector, id.task);
+        // Java log context: `[name|task-0]`.
+        let name = format!("{}|task-{}", id.connector, id.task);
         let handle = spawn_named(name, async move {
             let _ = run.run().await;
         });
@@ -524,8 +534,18 @@ impl Worker {
             props,
             pipeline: Pipeline {
                 transforms: TransformChain::from_config(&connector, self.plugins)?,
-                key_converter: self.converter(&connector, "key.converter", &self.settings.key_converter, true)?,
-                value_converter: self.converter(&connector, "value.converter", &self.settings.value_converter, false)?,
+                key_converter: self.converter(
+                    &connector,
+                    "key.converter",
+                    &self.settings.key_converter,
+                    true,
+                )?,
+                value_converter: self.converter(
+                    &connector,
+                    "value.converter",
+                    &self.settings.value_converter,
+                    false,
+                )?,
                 header_converter: self.header_converter(&connector)?,
                 producer: self.producer(id, &connector)?,
                 errors: ErrorPolicy::from_config(&parsed),

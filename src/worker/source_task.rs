@@ -101,7 +101,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl SourceTaskRun {
     fn name(&self) -> String {
-        format!("{}-{}", self.connector, self.task_id)
+        format!("{}|task-{}", self.connector, self.task_id)
     }
 
     /// Runs the task until it is cancelled or fails. Statuses are reported
@@ -227,7 +227,9 @@ impl SourceTaskRun {
                 Err(e) => return Err(e),
             };
             for record in batch {
-                self.pipeline.send(record, pending, &mut seen_topics).await?;
+                self.pipeline
+                    .send(record, pending, &mut seen_topics)
+                    .await?;
             }
         }
     }

@@ -26,8 +26,16 @@ pub fn kafka_bootstrap() -> String {
 /// A name unique to this test run.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
-    format!("{prefix}-{}-{}-{}", std::process::id(), t % 1_000_000_000, N.fetch_add(1, Ordering::SeqCst))
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        t % 1_000_000_000,
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 pub fn temp_dir(prefix: &str) -> PathBuf {
@@ -67,8 +75,14 @@ impl Cluster {
             ("status.storage.replication.factor", "1".into()),
             ("offset.storage.partitions", "5".into()),
             ("status.storage.partitions", "2".into()),
-            ("key.converter", "org.apache.kafka.connect.json.JsonConverter".into()),
-            ("value.converter", "org.apache.kafka.connect.json.JsonConverter".into()),
+            (
+                "key.converter",
+                "org.apache.kafka.connect.json.JsonConverter".into(),
+            ),
+            (
+                "value.converter",
+                "org.apache.kafka.connect.json.JsonConverter".into(),
+            ),
             ("listeners", "http://127.0.0.1:0".into()),
             ("offset.flush.interval.ms", "500".into()),
             ("scheduled.rebalance.max.delay.ms", "0".into()),
@@ -83,7 +97,8 @@ impl Cluster {
     }
 
     pub async fn start(&self, extra: &[(&str, &str)]) -> TestWorker {
-        let cfg = WorkerConfig::from_props(Mode::Distributed, self.props(extra)).expect("valid worker config");
+        let cfg = WorkerConfig::from_props(Mode::Distributed, self.props(extra))
+            .expect("valid worker config");
         TestWorker::start(cfg).await
     }
 
@@ -118,7 +133,9 @@ pub struct TestWorker {
 
 impl TestWorker {
     pub async fn start(cfg: WorkerConfig) -> TestWorker {
-        let handle = app::start(cfg, vec![], loggers()).await.expect("worker starts");
+        let handle = app::start(cfg, vec![], loggers())
+            .await
+            .expect("worker starts");
         let base = format!("http://127.0.0.1:{}", handle.port);
         let w = TestWorker { handle, base };
         // Distributed workers serve writes once they lead the group.
@@ -130,7 +147,14 @@ impl TestWorker {
     }
 
     pub async fn call(&self, method: &str, path: &str, body: Option<&Json>) -> (u16, Json) {
-        http(&self.base, method, path, body.map(|b| b.to_string()).as_deref(), "application/json").await
+        http(
+            &self.base,
+            method,
+            path,
+            body.map(|b| b.to_string()).as_deref(),
+            "application/json",
+        )
+        .await
     }
 
     pub async fn shutdown(self) {
@@ -146,19 +170,29 @@ where
 {
     let start = Instant::now();
     while !cond().await {
-        assert!(start.elapsed() < timeout, "condition not met within {timeout:?}");
+        assert!(
+            start.elapsed() < timeout,
+            "condition not met within {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// A minimal HTTP/1.1 client (one request per connection) that returns the
 /// status and the body as JSON (`Json::Null` for an empty body).
-pub async fn http(base: &str, method: &str, path: &str, body: Option<&str>, content_type: &str) -> (u16, Json) {
+pub async fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    content_type: &str,
+) -> (u16, Json) {
     let (status, _, text) = http_raw(base, method, path, body, content_type).await;
     let json = if text.trim().is_empty() {
         Json::Null
     } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {text}"))
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {text}"))
     };
     (status, json)
 }
@@ -172,7 +206,9 @@ pub async fn http_raw(
     content_type: &str,
 ) -> (u16, BTreeMap<String, String>, String) {
     let hostport = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut s = tokio::net::TcpStream::connect(hostport).await.expect("connect to worker");
+    let mut s = tokio::net::TcpStream::connect(hostport)
+        .await
+        .expect("connect to worker");
     let body = body.unwrap_or("");
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
@@ -195,7 +231,10 @@ pub async fn http_raw(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    let body = if headers.get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+    let body = if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.contains("chunked"))
+    {
         dechunk(rest)
     } else {
         rest.to_string()
@@ -230,10 +269,14 @@ impl Rec {
         String::from_utf8_lossy(self.key.as_deref().unwrap_or_default()).into_owned()
     }
     pub fn value_str(&self) -> Option<String> {
-        self.value.as_deref().map(|v| String::from_utf8_lossy(v).into_owned())
+        self.value
+            .as_deref()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
     }
     pub fn value_json(&self) -> Json {
-        self.value.as_deref().map_or(Json::Null, |v| serde_json::from_slice(v).expect("JSON value"))
+        self.value.as_deref().map_or(Json::Null, |v| {
+            serde_json::from_slice(v).expect("JSON value")
+        })
     }
 }
 
@@ -273,7 +316,10 @@ pub fn try_read_topic(topic: &str) -> Result<Vec<Rec>, String> {
     let mut out = Vec::new();
     let mut pos: BTreeMap<i32, i64> = BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while ends.iter().any(|(p, e)| pos.get(p).copied().unwrap_or(0) < *e) {
+    while ends
+        .iter()
+        .any(|(p, e)| pos.get(p).copied().unwrap_or(0) < *e)
+    {
         if Instant::now() > deadline {
             return Err("timed out reading to the end".into());
         }

@@ -38,7 +38,12 @@ async fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     let mut seen = 0usize;
     for _ in 0..rounds {
-        let docs: Vec<RawDocumentBuf> = raw.find(doc! {}).batch_size(1000).await?.try_collect().await?;
+        let docs: Vec<RawDocumentBuf> = raw
+            .find(doc! {})
+            .batch_size(1000)
+            .await?
+            .try_collect()
+            .await?;
         seen += docs.len();
     }
     let finds = seen as f64 / start.elapsed().as_secs_f64();
@@ -68,7 +73,9 @@ async fn main() -> anyhow::Result<()> {
     // Change-stream delivery: a writer inserts while a reader drains. The
     // reader has its own client so its awaiting getMore never blocks writes.
     let reader_client = mongodb::Client::with_uri_str(handle.uri()).await?;
-    let ev_coll = reader_client.database("bench").collection::<Document>("events");
+    let ev_coll = reader_client
+        .database("bench")
+        .collection::<Document>("events");
     let mut stream = ev_coll
         .watch()
         .batch_size(1000)
@@ -91,7 +98,11 @@ async fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     let mut count = 0usize;
     while count < total {
-        if futures::StreamExt::next(&mut stream).await.transpose()?.is_some() {
+        if futures::StreamExt::next(&mut stream)
+            .await
+            .transpose()?
+            .is_some()
+        {
             count += 1;
         }
     }
@@ -105,7 +116,11 @@ async fn main() -> anyhow::Result<()> {
     let reader = tokio::spawn(async move {
         let mut at = Vec::with_capacity(rounds);
         while at.len() < rounds {
-            if futures::StreamExt::next(&mut stream).await.transpose()?.is_some() {
+            if futures::StreamExt::next(&mut stream)
+                .await
+                .transpose()?
+                .is_some()
+            {
                 at.push(Instant::now());
             }
         }
@@ -118,7 +133,11 @@ async fn main() -> anyhow::Result<()> {
         wc.insert_one(doc! {"_id": -1 - i}).await?;
     }
     let recv = reader.await??;
-    let mut lat: Vec<Duration> = recv.iter().zip(sent.iter()).map(|(r, s)| r.saturating_duration_since(*s)).collect();
+    let mut lat: Vec<Duration> = recv
+        .iter()
+        .zip(sent.iter())
+        .map(|(r, s)| r.saturating_duration_since(*s))
+        .collect();
     lat.sort();
     println!(
         "commit-to-getMore-reply latency (from insert start, insert round trip included): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",

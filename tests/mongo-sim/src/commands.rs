@@ -66,7 +66,8 @@ pub fn run(
         }
         Err(_) => None,
     };
-    let _guard = crate::bsonutil::exec_context(let_vars.as_ref(), cmd.get_document("collation").ok());
+    let _guard =
+        crate::bsonutil::exec_context(let_vars.as_ref(), cmd.get_document("collation").ok());
     run_inner(shared, st, ctx, name, db, cmd)
 }
 
@@ -864,8 +865,14 @@ fn aggregate(st: &mut State, db: &str, cmd: &Document) -> CmdResult<Document> {
                 }
                 None => Vec::new(),
             },
-            None if stages.first().is_some_and(|s| s.contains_key("$listLocalSessions") || s.contains_key("$currentOp")) => {
-                let first = stages.first().and_then(|s| s.keys().next().cloned()).unwrap_or_default();
+            None if stages.first().is_some_and(|s| {
+                s.contains_key("$listLocalSessions") || s.contains_key("$currentOp")
+            }) =>
+            {
+                let first = stages
+                    .first()
+                    .and_then(|s| s.keys().next().cloned())
+                    .unwrap_or_default();
                 stages = &stages[1..];
                 if first == "$listLocalSessions" {
                     // The simulator does not track sessions; report the caller's.
@@ -1089,7 +1096,8 @@ pub async fn get_more(shared: &Shared, cmd: &Document, _db: &str) -> CmdResult<D
 // ------------------------------------------------------------------ writes
 
 fn write_error(idx: usize, e: &CmdError) -> Document {
-    let mut d = doc! {"index": idx as i32, "code": e.code, "codeName": &e.code_name, "errmsg": &e.msg};
+    let mut d =
+        doc! {"index": idx as i32, "code": e.code, "codeName": &e.code_name, "errmsg": &e.msg};
     d.extend(e.extra.clone());
     d
 }
@@ -1514,7 +1522,9 @@ fn filters_of(d: &Document) -> Vec<Document> {
 
 /// Documents of a view: its source collection run through its pipeline.
 fn view_docs(st: &State, db: &str, c: &str) -> CmdResult<Vec<Document>> {
-    let Some(coll) = st.coll(db, c) else { return Ok(Vec::new()) };
+    let Some(coll) = st.coll(db, c) else {
+        return Ok(Vec::new());
+    };
     let src = coll.options.get_str("viewOn").unwrap_or("").to_string();
     let pipeline: Vec<Document> = coll
         .options

@@ -200,7 +200,10 @@ async fn database_and_cluster_streams() {
             seen.push(format!("{}.{}", ns.db, ns.coll.unwrap_or_default()));
         }
     }
-    assert_eq!(seen, vec![format!("{d1}.a"), format!("{d1}.b"), format!("{d2}.c")]);
+    assert_eq!(
+        seen,
+        vec![format!("{d1}.a"), format!("{d1}.b"), format!("{d2}.c")]
+    );
     t.shutdown().await;
 }
 

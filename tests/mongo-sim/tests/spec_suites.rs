@@ -20,11 +20,18 @@ fn spec_dir(name: &str) -> Option<std::path::PathBuf> {
 async fn change_streams_spec_suite() {
     let dir = spec_dir("change-streams").expect("spec tests dir (set MONGODB_SPEC_TESTS)");
     let s = mongo_sim::spec::run_dir(&dir, None, false).await.unwrap();
-    println!("change-streams: {} passed, {} failed, {} skipped", s.passed, s.failed, s.skipped);
+    println!(
+        "change-streams: {} passed, {} failed, {} skipped",
+        s.passed, s.failed, s.skipped
+    );
     for (t, e) in &s.failures {
         println!("FAILED {t}: {e}");
     }
-    assert_eq!(s.failed, 0, "change-streams spec failures: {:?}", s.failures);
+    assert_eq!(
+        s.failed, 0,
+        "change-streams spec failures: {:?}",
+        s.failures
+    );
     assert!(s.passed >= 60);
 }
 

@@ -715,7 +715,13 @@ async fn run_op(ctx: &mut Ctx, op: &Document) -> Result<(), String> {
                     (Bson::Array(ea), Some(Bson::Array(aa))) if ea.len() == aa.len() => {
                         for (i, (e, a)) in ea.iter().zip(aa.iter()).enumerate() {
                             let root = matches!(e, Bson::Document(_));
-                            matcher::matches(e, Some(a), root, &ctx.values, &format!("result.{i}"))?;
+                            matcher::matches(
+                                e,
+                                Some(a),
+                                root,
+                                &ctx.values,
+                                &format!("result.{i}"),
+                            )?;
                         }
                     }
                     _ => {
@@ -843,7 +849,13 @@ fn check_error(e: &OpError, exp: &Document) -> Result<(), String> {
                 return Err("expectError.expectResult (partial result) is only available for the runner's bulkWrite".into())
             }
         };
-        matcher::matches(er, Some(&partial), true, &EntityValues::new(), "expectError.expectResult")?;
+        matcher::matches(
+            er,
+            Some(&partial),
+            true,
+            &EntityValues::new(),
+            "expectError.expectResult",
+        )?;
     }
     if exp.contains_key("writeErrors") || exp.contains_key("writeConcernErrors") {
         return Err("expectError.writeErrors/writeConcernErrors (client bulkWrite) not checked by the runner".into());
@@ -1398,7 +1410,10 @@ async fn bulk_write(ctx: &Ctx, obj: &str, args: &Document) -> OpResult {
     };
     if let Some(first) = write_errors.first() {
         return Err(OpError::Server {
-            code: first.get("code").and_then(crate::bsonutil::as_i64).unwrap_or(0) as i32,
+            code: first
+                .get("code")
+                .and_then(crate::bsonutil::as_i64)
+                .unwrap_or(0) as i32,
             code_name: first.get_str("codeName").unwrap_or("").to_string(),
             msg: first.get_str("errmsg").unwrap_or("").to_string(),
             labels: vec![],

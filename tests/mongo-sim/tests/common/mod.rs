@@ -33,7 +33,9 @@ impl Target {
     /// True when simulator-only commands are available; prints why not.
     pub fn sim_only(&self, what: &str) -> bool {
         if self.sim.is_none() {
-            println!("skipping {what}: simulator-only command, MONGODB_URI points at a real server");
+            println!(
+                "skipping {what}: simulator-only command, MONGODB_URI points at a real server"
+            );
             return false;
         }
         true
