@@ -1,6 +1,8 @@
 //! The REST contract (kafka-connect-contract.md §1, checklist §8) against a
 //! real distributed worker on the real broker.
 
+#![allow(clippy::unwrap_used)] // tests panic on unexpected states by design
+
 mod common;
 
 use std::time::Duration;

@@ -4,6 +4,8 @@
 //! come from the interval after the last offset flush before the SIGKILL,
 //! and a graceful stop (final flush) must add none.
 
+#![allow(clippy::unwrap_used)] // tests panic on unexpected states by design
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -2,6 +2,8 @@
 //! error tolerance, config providers, standalone mode with its offsets file,
 //! and the start-up checks on internal topics.
 
+#![allow(clippy::unwrap_used)] // tests panic on unexpected states by design
+
 mod common;
 
 use std::time::Duration;
