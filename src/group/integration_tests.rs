@@ -90,13 +90,6 @@ fn start_with_offset(
     protocol: ConnectProtocol,
     config_offset: i64,
 ) -> TestMember {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_test_writer()
-        .try_init();
     let mut cfg = MemberConfig::new(bootstrap(), group, format!("connect-{name}"));
     cfg.protocol = protocol;
     cfg.heartbeat_interval_ms = 300;

@@ -381,8 +381,8 @@ fn eval_op(root: &Bson, op: &str, arg: &Bson, vars: &Document) -> CmdResult<Bson
                 .unwrap_or(1)
                 | 1;
             let mut r = XorShift(seed);
-            r.next();
-            Bson::Double((r.next() >> 11) as f64 / (1u64 << 53) as f64)
+            r.next_u64();
+            Bson::Double((r.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
         }
         "$setField" | "$unsetField" => {
             let d = match arg {
@@ -485,17 +485,13 @@ impl Accum {
         }
     }
     pub fn add(&mut self, v: &Bson) {
+        let missing = matches!(v, Bson::Undefined);
         match self.op.as_str() {
-            "$sum" | "$avg" => {
-                if is_number(v) {
-                    self.val = num_add(&self.val, v).unwrap_or(Bson::Null);
-                    self.count += 1;
-                }
+            "$sum" | "$avg" if is_number(v) => {
+                self.val = num_add(&self.val, v).unwrap_or(Bson::Null);
+                self.count += 1;
             }
-            "$min" | "$max" => {
-                if nullish(v) {
-                    return;
-                }
+            "$min" | "$max" if !nullish(v) => {
                 let want = if self.op == "$min" {
                     Ordering::Less
                 } else {
@@ -506,32 +502,14 @@ impl Accum {
                     self.set = true;
                 }
             }
-            "$first" => {
-                if !self.set {
-                    self.val = if matches!(v, Bson::Undefined) {
-                        Bson::Null
-                    } else {
-                        v.clone()
-                    };
-                    self.set = true;
-                }
+            "$first" if !self.set => {
+                self.val = if missing { Bson::Null } else { v.clone() };
+                self.set = true;
             }
-            "$last" => {
-                self.val = if matches!(v, Bson::Undefined) {
-                    Bson::Null
-                } else {
-                    v.clone()
-                }
-            }
-            "$push" => {
-                if !matches!(v, Bson::Undefined) {
-                    self.items.push(v.clone())
-                }
-            }
-            "$addToSet" => {
-                if !matches!(v, Bson::Undefined) && !self.items.iter().any(|x| bson_eq(x, v)) {
-                    self.items.push(v.clone())
-                }
+            "$last" => self.val = if missing { Bson::Null } else { v.clone() },
+            "$push" if !missing => self.items.push(v.clone()),
+            "$addToSet" if !missing && !self.items.iter().any(|x| bson_eq(x, v)) => {
+                self.items.push(v.clone())
             }
             "$count" => self.count += 1,
             _ => {}
@@ -632,7 +610,7 @@ pub fn apply_simple_stage(doc: Document, stage: &Document) -> CmdResult<Document
 /// Simple deterministic PRNG for $sample (no external dependency needed).
 pub struct XorShift(pub u64);
 impl XorShift {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -760,7 +738,7 @@ pub fn run_pipeline(
                 // Partial Fisher-Yates: n random distinct documents.
                 let len = docs.len();
                 for i in 0..n.min(len) {
-                    let j = i + (rng.next() as usize) % (len - i);
+                    let j = i + (rng.next_u64() as usize) % (len - i);
                     docs.swap(i, j);
                 }
                 docs.truncate(n);
@@ -842,11 +820,14 @@ fn strip_computed(p: &Document) -> Document {
     out
 }
 
+/// An output field of $group: name, accumulator, input expression.
+type GroupField = (String, Accum, Bson);
+
 fn group(docs: Vec<Document>, spec: &Document, vars: &Document) -> CmdResult<Vec<Document>> {
     let id_expr = spec
         .get("_id")
         .ok_or_else(|| CmdError::new(15955, "a group specification must include an _id"))?;
-    let mut groups: Vec<(Bson, Vec<(String, Accum, Bson)>)> = Vec::new();
+    let mut groups: Vec<(Bson, Vec<GroupField>)> = Vec::new();
     let mut index: std::collections::BTreeMap<crate::bsonutil::Key, usize> = Default::default();
     for d in docs {
         let root = Bson::Document(d);

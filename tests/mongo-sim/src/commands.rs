@@ -980,7 +980,9 @@ fn aggregate(st: &mut State, db: &str, cmd: &Document) -> CmdResult<Document> {
                             11000,
                             format!("E11000 duplicate key error collection: {odb}.{oc} index: _id_ dup key: {{ _id: {} }}", crate::bsonutil::short_json(&id)),
                         );
-                        e.extra = doc! {"keyPattern": {"_id": 1}, "keyValue": {"_id": id}};
+                        e.extra = Some(Box::new(
+                            doc! {"keyPattern": {"_id": 1}, "keyValue": {"_id": id}},
+                        ));
                         return Err(e);
                     }
                     Some(old) if when_matched == "keepExisting" => {
@@ -1098,7 +1100,9 @@ pub async fn get_more(shared: &Shared, cmd: &Document, _db: &str) -> CmdResult<D
 fn write_error(idx: usize, e: &CmdError) -> Document {
     let mut d =
         doc! {"index": idx as i32, "code": e.code, "codeName": &e.code_name, "errmsg": &e.msg};
-    d.extend(e.extra.clone());
+    if let Some(x) = &e.extra {
+        d.extend((**x).clone());
+    }
     d
 }
 

@@ -9,11 +9,12 @@ use bson::{doc, Document};
 #[error("{code_name} ({code}): {msg}")]
 pub struct CmdError {
     pub code: i32,
-    pub code_name: String,
+    pub code_name: &'static str,
     pub msg: String,
     pub labels: Vec<String>,
-    /// Extra reply fields (e.g. keyPattern/keyValue of a duplicate key).
-    pub extra: Document,
+    /// Extra reply fields (e.g. keyPattern/keyValue of a duplicate key);
+    /// boxed to keep `CmdResult` small.
+    pub extra: Option<Box<Document>>,
 }
 
 impl CmdError {
@@ -27,10 +28,10 @@ impl CmdError {
         };
         CmdError {
             code,
-            code_name: code_name(code).to_string(),
+            code_name: code_name(code),
             msg: msg.into(),
             labels,
-            extra: Document::new(),
+            extra: None,
         }
     }
     pub fn bad_value(msg: impl Into<String>) -> Self {
@@ -52,7 +53,9 @@ impl CmdError {
         if !self.labels.is_empty() {
             d.insert("errorLabels", self.labels.clone());
         }
-        d.extend(self.extra.clone());
+        if let Some(x) = &self.extra {
+            d.extend((**x).clone());
+        }
         d
     }
 }

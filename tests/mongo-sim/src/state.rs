@@ -249,7 +249,9 @@ impl State {
                     for (k, v) in ix.key.keys().zip(key.iter()) {
                         kv.insert(k, v.clone());
                     }
-                    e.extra = doc! {"keyPattern": ix.key.clone(), "keyValue": kv};
+                    e.extra = Some(Box::new(
+                        doc! {"keyPattern": ix.key.clone(), "keyValue": kv},
+                    ));
                     return Err(e);
                 }
             }
@@ -287,7 +289,9 @@ impl State {
                 11000,
                 format!("E11000 duplicate key error collection: {db}.{c} index: _id_ dup key: {{ _id: {} }}", crate::bsonutil::short_json(&id)),
             );
-            e.extra = doc! {"keyPattern": {"_id": 1}, "keyValue": {"_id": id.clone()}};
+            e.extra = Some(Box::new(
+                doc! {"keyPattern": {"_id": 1}, "keyValue": {"_id": id.clone()}},
+            ));
             return Err(e);
         }
         Self::check_unique(coll, &d, None)?;
@@ -328,7 +332,7 @@ impl State {
         if size > 16 * 1024 * 1024 {
             return Err(CmdError::new(
                 17419,
-                format!("Resulting document after update is larger than 16777216"),
+                "Resulting document after update is larger than 16777216",
             ));
         }
         {

@@ -50,21 +50,25 @@ enum Entity {
     Value,
 }
 
+/// A server error the runner saw in a reply it parsed itself.
+#[derive(Debug)]
+struct ServerError {
+    code: i32,
+    code_name: String,
+    msg: String,
+    labels: Vec<String>,
+    /// Partial bulk write result.
+    partial: Option<Document>,
+    /// The reply that carried the error.
+    reply: Option<Document>,
+}
+
 /// A failed operation: either a driver error or one the runner produced
 /// (e.g. a bulk write emulated through commands).
 #[derive(Debug)]
 enum OpError {
     Driver(mongodb::error::Error),
-    Server {
-        code: i32,
-        code_name: String,
-        msg: String,
-        labels: Vec<String>,
-        /// Partial bulk write result.
-        partial: Option<Document>,
-        /// The reply that carried the error.
-        reply: Option<Document>,
-    },
+    Server(Box<ServerError>),
     Client(String),
 }
 
@@ -72,7 +76,7 @@ impl std::fmt::Display for OpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             OpError::Driver(e) => write!(f, "{e}"),
-            OpError::Server { code, msg, .. } => write!(f, "server error {code}: {msg}"),
+            OpError::Server(e) => write!(f, "server error {}: {}", e.code, e.msg),
             OpError::Client(m) => write!(f, "client error: {m}"),
         }
     }
@@ -746,18 +750,12 @@ fn error_parts(e: &OpError) -> (bool, Option<i32>, Option<String>, Vec<String>, 
     use mongodb::error::{ErrorKind, WriteFailure};
     match e {
         OpError::Client(m) => (true, None, None, vec![], m.clone()),
-        OpError::Server {
-            code,
-            code_name,
-            msg,
-            labels,
-            ..
-        } => (
+        OpError::Server(e) => (
             false,
-            Some(*code),
-            Some(code_name.clone()),
-            labels.clone(),
-            msg.clone(),
+            Some(e.code),
+            Some(e.code_name.clone()),
+            e.labels.clone(),
+            e.msg.clone(),
         ),
         OpError::Driver(d) => {
             let labels: Vec<String> = d.labels().iter().cloned().collect();
@@ -836,7 +834,7 @@ fn check_error(e: &OpError, exp: &Document) -> Result<(), String> {
             OpError::Driver(d) => d
                 .server_response()
                 .and_then(|r| Document::try_from(r.clone()).ok()),
-            OpError::Server { reply, .. } => reply.clone(),
+            OpError::Server(s) => s.reply.clone(),
             OpError::Client(_) => None,
         };
         let resp = resp.ok_or("errorResponse expected but the error has no server response")?;
@@ -844,7 +842,7 @@ fn check_error(e: &OpError, exp: &Document) -> Result<(), String> {
     }
     if let Some(er) = exp.get("expectResult") {
         let partial = match e {
-            OpError::Server { partial: Some(p), .. } => Bson::Document(p.clone()),
+            OpError::Server(s) if s.partial.is_some() => Bson::Document(s.partial.clone().unwrap_or_default()),
             _ => {
                 return Err("expectError.expectResult (partial result) is only available for the runner's bulkWrite".into())
             }
@@ -1409,7 +1407,7 @@ async fn bulk_write(ctx: &Ctx, obj: &str, args: &Document) -> OpResult {
         "modifiedCount": modified, "upsertedCount": nup, "upsertedIds": upserted,
     };
     if let Some(first) = write_errors.first() {
-        return Err(OpError::Server {
+        return Err(OpError::Server(Box::new(ServerError {
             code: first
                 .get("code")
                 .and_then(crate::bsonutil::as_i64)
@@ -1419,7 +1417,7 @@ async fn bulk_write(ctx: &Ctx, obj: &str, args: &Document) -> OpResult {
             labels: vec![],
             partial: Some(result),
             reply: last_reply,
-        });
+        })));
     }
     Ok(Some(Bson::Document(result)))
 }
