@@ -534,3 +534,48 @@ async fn plugins_validation_and_bad_requests() {
 
     w.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_state_tasks_config_and_logger_lookup() {
+    let w = Cluster::new().start(&[]).await;
+    let stopped = unique("init-stopped");
+    let (code, body) = w
+        .call("POST", "/connectors", Some(&json!({"name": stopped, "config": verifiable(&unique("t")), "initial_state": "stopped"})))
+        .await;
+    assert_eq!(code, 201, "{body}");
+    eventually(Duration::from_secs(20), || async {
+        let (_, st) = w.call("GET", &format!("/connectors/{stopped}/status"), None).await;
+        st["connector"]["state"] == "STOPPED" && st["tasks"] == json!([])
+    })
+    .await;
+    let paused = unique("init-paused");
+    let (code, _) = w
+        .call("POST", "/connectors", Some(&json!({"name": paused, "config": verifiable(&unique("t")), "initial_state": "PAUSED"})))
+        .await;
+    assert_eq!(code, 201);
+    // A connector created PAUSED is not started, so it has no tasks until resumed.
+    eventually(Duration::from_secs(20), || async {
+        let (_, st) = w.call("GET", &format!("/connectors/{paused}/status"), None).await;
+        st["connector"]["state"] == "PAUSED" && st["tasks"] == json!([])
+    })
+    .await;
+    let (code, _) = w.call("PUT", &format!("/connectors/{paused}/resume"), None).await;
+    assert_eq!(code, 202);
+    running(&w, &paused, 1).await;
+    let (code, tc) = w.call("GET", &format!("/connectors/{paused}/tasks-config"), None).await;
+    assert_eq!(code, 200);
+    assert_eq!(tc[format!("{paused}-0")]["task.class"], "org.apache.kafka.connect.tools.VerifiableSourceTask");
+    let (code, _) = w
+        .call("POST", "/connectors", Some(&json!({"name": unique("bad-state"), "config": verifiable("t"), "initial_state": "SLEEPING"})))
+        .await;
+    assert_eq!(code, 400);
+
+    let (code, root) = w.call("GET", "/admin/loggers/root", None).await;
+    assert_eq!(code, 200);
+    assert!(root["level"].is_string(), "{root}");
+    let (code, err) = w.call("GET", "/admin/loggers/no.such.logger", None).await;
+    assert_eq!(code, 404);
+    assert_eq!(err["message"], "Logger no.such.logger not found.");
+    w.shutdown().await;
+}
+

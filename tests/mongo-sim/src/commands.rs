@@ -777,7 +777,10 @@ fn aggregate(st: &mut State, db: &str, cmd: &Document) -> CmdResult<Document> {
         .and_then(|c| c.get("batchSize"))
         .and_then(as_i64)
         .map(|b| b.max(0) as usize);
-    let vars = get_doc(cmd, "let")?.cloned().unwrap_or_default();
+    let mut vars = Document::new();
+    for (k, e) in get_doc(cmd, "let")?.cloned().unwrap_or_default() {
+        vars.insert(k, crate::agg::eval_expr(&Bson::Null, &e, &Document::new())?);
+    }
     if let Some(first) = pipeline.first() {
         if let Ok(spec) = first.get_document("$changeStream") {
             let mut cs = changestream::open(st, db, coll.as_deref(), spec, &pipeline[1..])?;

@@ -1,0 +1,251 @@
+//! Reading one snapshot chunk, and handing it over to the stream exactly.
+//!
+//! # Design (Flink CDC's watermark algorithm, per chunk)
+//!
+//! ```text
+//!   change stream ──────●L────────────────────●H──────────────▶ time
+//!                        │  find(min,max,hint) │
+//!                        │  reads the chunk    │
+//!                        └─ replay (L, H] ─────┘ into the chunk buffer
+//! ```
+//!
+//! 1. **Low watermark L**: open a collection change stream now; its
+//!    postBatchResumeToken is L. The stream stays open, buffering events.
+//! 2. **Read** the chunk with `find().min({_id: a}).max({_id: b}).hint({_id: 1})`
+//!    into a buffer keyed by `_id`. Each document is read at some moment in
+//!    `[L, H]`, not at one consistent point — hence step 4.
+//! 3. **High watermark H**: the postBatchResumeToken of a second stream
+//!    opened after the read; its cluster time is H.
+//! 4. **Backfill**: read the first stream from L until its position passes
+//!    H. Every event with cluster time ≤ H whose `_id` lies in `[a, b)` is
+//!    applied to the buffer: insert/replace/update (with its post-image)
+//!    upsert, delete removes. Re-applying an event the read already saw is
+//!    harmless (it sets the same state), and an event the read missed is
+//!    now in. The buffer is the chunk's state as of H (or later, for an
+//!    update whose looked-up post-image is newer — later stream events then
+//!    re-apply in order).
+//! 5. **Emit** the buffer as snapshot reads, then a chunk-done marker whose
+//!    offset records H.
+//!
+//! The stream phase starts from the plan's start token (taken before any
+//! chunk's L, so no event is missed) and drops an event when its `_id` lies
+//! in a chunk and its cluster time is ≤ that chunk's H
+//! ([`crate::stream::Skip`]). Every event after H is published. So each
+//! change is published exactly once: inside the chunk (≤ H) or by the
+//! stream (> H) — no gap and no duplicate at the boundary.
+//!
+//! # Memory
+//!
+//! A chunk is held in memory from read to emit, so a task holds at most
+//! `snapshot.parallelism` chunks of about `snapshot.chunk.size.mb` each. The
+//! backfill adds at most `snapshot.backfill.max.events` events (each applied
+//! immediately, so the buffer only grows by inserted documents). A chunk
+//! that changes more than that while it is read is read again (the window
+//! is usually shorter the second time), up to three times, and then the
+//! task fails and asks for smaller chunks — it never silently degrades.
+//!
+//! With `snapshot.handoff=at_least_once` steps 1, 3 and 4 are skipped: the
+//! stream replays everything since the plan's start token, so changes made
+//! during the copy may be published twice (never lost).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use mongodb::bson::{doc, Bson, Document, Timestamp};
+use mongodb::options::Hint;
+use mongodb::Client;
+
+use crate::bsonx;
+use crate::config::{Handoff, MongoConfig};
+use crate::error::MongoError;
+use crate::plan::ChunkSpec;
+use crate::stream::token_doc;
+
+/// A read chunk: its documents (in `_id` order, then backfilled inserts) and
+/// its high watermark (`None` for at-least-once).
+pub struct ChunkData {
+    pub docs: Vec<Document>,
+    pub high: Option<Timestamp>,
+    /// Change events applied by the backfill.
+    pub replayed: usize,
+}
+
+/// Buffer keyed by `_id` (its canonical extended JSON) that keeps read order.
+#[derive(Default)]
+struct Buffer {
+    docs: Vec<Option<Document>>,
+    index: HashMap<String, usize>,
+}
+
+fn id_key(id: &Bson) -> String {
+    id.clone().into_canonical_extjson().to_string()
+}
+
+impl Buffer {
+    fn upsert(&mut self, d: Document) {
+        let k = id_key(d.get("_id").unwrap_or(&Bson::Null));
+        match self.index.get(&k) {
+            Some(&i) => self.docs[i] = Some(d),
+            None => {
+                self.index.insert(k, self.docs.len());
+                self.docs.push(Some(d));
+            }
+        }
+    }
+    fn remove(&mut self, id: &Bson) {
+        if let Some(&i) = self.index.get(&id_key(id)) {
+            self.docs[i] = None;
+        }
+    }
+    fn into_docs(self) -> Vec<Document> {
+        self.docs.into_iter().flatten().collect()
+    }
+}
+
+async fn read_range(client: &Client, cfg: &MongoConfig, c: &ChunkSpec) -> Result<Vec<Document>, MongoError> {
+    let coll = client.database(&c.db).collection::<Document>(&c.coll);
+    let (min, max) = (c.min_bson(), c.max_bson());
+    let mut find = coll
+        .find(cfg.snapshot_filter(&c.db, &c.coll))
+        .hint(Hint::Keys(doc! {"_id": 1}))
+        .sort(doc! {"_id": 1});
+    // MinKey/MaxKey bounds are open ends: leaving them out also keeps a
+    // (theoretical) MaxKey `_id` in the last chunk.
+    if !matches!(min, Bson::MinKey) {
+        find = find.min(doc! {"_id": min});
+    }
+    if !matches!(max, Bson::MaxKey) {
+        find = find.max(doc! {"_id": max});
+    }
+    if cfg.batch_size > 0 {
+        find = find.batch_size(cfg.batch_size);
+    }
+    let action = || format!("reading snapshot chunk {} of {}", c.n, c.ns());
+    let cursor = find.await.map_err(|e| MongoError::mongo(action(), e))?;
+    cursor.try_collect().await.map_err(|e| MongoError::mongo(action(), e))
+}
+
+/// Reads one chunk, reconciled with the change stream when the handoff is exact.
+///
+/// # Errors
+/// Server errors, and a chunk that changes more than
+/// `snapshot.backfill.max.events` times while it is read (after retries).
+pub async fn read_chunk(client: &Client, cfg: &MongoConfig, c: &ChunkSpec) -> Result<ChunkData, MongoError> {
+    if cfg.handoff == Handoff::AtLeastOnce {
+        let docs = read_range(client, cfg, c).await?;
+        return Ok(ChunkData { docs, high: None, replayed: 0 });
+    }
+    let mut last_err = None;
+    for attempt in 0..3 {
+        match read_exact(client, cfg, c).await {
+            Ok(d) => return Ok(d),
+            Err(ReadError::TooBusy(n)) => {
+                tracing::warn!(chunk = c.n, ns = %c.ns(), events = n, attempt, "chunk changed too much while being read; reading it again");
+                last_err = Some(n);
+            }
+            Err(ReadError::Other(e)) => return Err(e),
+        }
+    }
+    Err(MongoError::Fatal(format!(
+        "snapshot chunk {} of {} received more than {} changes while it was read, three times; set a smaller snapshot.chunk.size.mb or a larger snapshot.backfill.max.events (last attempt saw {} events)",
+        c.n,
+        c.ns(),
+        cfg.backfill_max_events,
+        last_err.unwrap_or_default()
+    )))
+}
+
+enum ReadError {
+    TooBusy(usize),
+    Other(MongoError),
+}
+
+impl From<MongoError> for ReadError {
+    fn from(e: MongoError) -> Self {
+        ReadError::Other(e)
+    }
+}
+
+async fn open_coll_stream(client: &Client, c: &ChunkSpec, what: &str) -> Result<mongodb::change_stream::ChangeStream<Document>, MongoError> {
+    let coll = client.database(&c.db).collection::<Document>(&c.coll);
+    let cs = coll
+        .watch()
+        .full_document(mongodb::options::FullDocumentType::UpdateLookup)
+        .max_await_time(Duration::from_millis(100))
+        .await
+        .map_err(|e| MongoError::mongo(format!("opening the {what} change stream of chunk {} of {}", c.n, c.ns()), e))?;
+    Ok(cs.with_type::<Document>())
+}
+
+fn time_of(cs: &mongodb::change_stream::ChangeStream<Document>, c: &ChunkSpec, what: &str) -> Result<Timestamp, MongoError> {
+    cs.resume_token()
+        .as_ref()
+        .and_then(token_doc)
+        .as_ref()
+        .and_then(bsonx::token_time)
+        .ok_or_else(|| MongoError::Fatal(format!("the {what} watermark of chunk {} of {} has no decodable cluster time; use snapshot.handoff=at_least_once with this server", c.n, c.ns())))
+}
+
+async fn read_exact(client: &Client, cfg: &MongoConfig, c: &ChunkSpec) -> Result<ChunkData, ReadError> {
+    let mut low = open_coll_stream(client, c, "low watermark").await?;
+    let mut buf = Buffer::default();
+    for d in read_range(client, cfg, c).await? {
+        buf.upsert(d);
+    }
+    let high_cs = open_coll_stream(client, c, "high watermark").await?;
+    let high = time_of(&high_cs, c, "high")?;
+    drop(high_cs);
+    let (min, max) = (c.min_bson(), c.max_bson());
+    let mut replayed = 0usize;
+    let started = Instant::now();
+    loop {
+        let next = low
+            .next_if_any()
+            .await
+            .map_err(|e| MongoError::mongo(format!("replaying changes into chunk {} of {}", c.n, c.ns()), e))?;
+        match next {
+            Some(ev) => {
+                let Ok(t) = ev.get_timestamp("clusterTime") else { continue };
+                if bsonx::ts_key(t) > bsonx::ts_key(high) {
+                    break;
+                }
+                let op = ev.get_str("operationType").unwrap_or_default();
+                if op == "invalidate" {
+                    break;
+                }
+                let Some(id) = ev.get_document("documentKey").ok().and_then(|k| k.get("_id")).cloned() else {
+                    continue;
+                };
+                if !bsonx::in_range(&id, &min, &max) {
+                    continue;
+                }
+                replayed += 1;
+                if replayed > cfg.backfill_max_events {
+                    return Err(ReadError::TooBusy(replayed));
+                }
+                match (op, ev.get("fullDocument")) {
+                    ("delete", _) => buf.remove(&id),
+                    (_, Some(Bson::Document(fd))) => buf.upsert(fd.clone()),
+                    // An update whose document is already gone: its delete
+                    // follows (here or in the stream) and removes it.
+                    _ => {}
+                }
+            }
+            None => {
+                if time_of(&low, c, "low").is_ok_and(|t| bsonx::ts_key(t) >= bsonx::ts_key(high)) {
+                    break;
+                }
+                if started.elapsed() > Duration::from_secs(120) {
+                    return Err(ReadError::Other(MongoError::Fatal(format!(
+                        "replaying changes into chunk {} of {} did not reach the high watermark {} within 120 s",
+                        c.n,
+                        c.ns(),
+                        bsonx::ts_string(high)
+                    ))));
+                }
+            }
+        }
+    }
+    Ok(ChunkData { docs: buf.into_docs(), high: Some(high), replayed })
+}

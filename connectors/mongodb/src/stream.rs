@@ -1,0 +1,313 @@
+//! The change-stream phase.
+//!
+//! One stream, as narrow as the selection allows (collection, database or
+//! cluster, with a pushed-down `$match` on `ns.db`), resumed with
+//! `startAfter` so that a stored token of an `invalidate` still works.
+//! Errors are classified as the change-streams specification says
+//! ([`crate::error::is_resumable`]): resumable ones reopen the stream from
+//! the last token with exponential backoff and jitter; 286/280 (history
+//! lost) go back to the task, which applies `resume.token.expired.policy`;
+//! anything else fails the task.
+//!
+//! While snapshot chunks' high watermarks are newer than the stream's
+//! position, [`Skip`] drops events that a chunk already reflects.
+
+use std::time::{Duration, Instant};
+
+use connect_api::record::{OffsetMap, SourceRecord};
+use mongodb::bson::{Bson, Document, Timestamp};
+use mongodb::change_stream::event::ResumeToken;
+use mongodb::change_stream::ChangeStream;
+use mongodb::options::{FullDocumentBeforeChangeType, FullDocumentType};
+use mongodb::Client;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::bsonx;
+use crate::config::{MongoConfig, Scope};
+use crate::error::{is_history_lost, is_resumable, MongoError};
+use crate::offsets;
+use crate::records;
+
+/// Where a stream starts.
+#[derive(Debug, Clone)]
+pub enum Start {
+    After(Document),
+    At(Timestamp),
+    Now,
+}
+
+pub type Item = Result<Vec<SourceRecord>, MongoError>;
+
+pub fn token_doc(t: &ResumeToken) -> Option<Document> {
+    match mongodb::bson::to_bson(t).ok()? {
+        Bson::Document(d) => Some(d),
+        _ => None,
+    }
+}
+
+fn resume_token(d: &Document) -> Option<ResumeToken> {
+    mongodb::bson::from_bson(Bson::Document(d.clone())).ok()
+}
+
+fn full_document(v: &str) -> FullDocumentType {
+    match v {
+        "updateLookup" => FullDocumentType::UpdateLookup,
+        "whenAvailable" => FullDocumentType::WhenAvailable,
+        "required" => FullDocumentType::Required,
+        other => FullDocumentType::Other(other.to_string()),
+    }
+}
+
+fn before_change(v: &str) -> FullDocumentBeforeChangeType {
+    match v {
+        "whenAvailable" => FullDocumentBeforeChangeType::WhenAvailable,
+        "required" => FullDocumentBeforeChangeType::Required,
+        "off" => FullDocumentBeforeChangeType::Off,
+        other => FullDocumentBeforeChangeType::Other(other.to_string()),
+    }
+}
+
+/// Opens the connector's change stream at `start`.
+pub async fn open(client: &Client, cfg: &MongoConfig, start: &Start, await_ms: u64) -> Result<ChangeStream<Document>, mongodb::error::Error> {
+    let mut pipeline: Vec<Document> = cfg.selection.match_stage().into_iter().collect();
+    pipeline.extend(cfg.pipeline.iter().cloned());
+    let mut opts = mongodb::options::ChangeStreamOptions::default();
+    opts.full_document = cfg.full_document.as_deref().map(full_document);
+    opts.full_document_before_change = cfg.full_document_before_change.as_deref().map(before_change);
+    opts.max_await_time = Some(Duration::from_millis(await_ms));
+    opts.batch_size = (cfg.batch_size > 0).then_some(cfg.batch_size);
+    opts.show_expanded_events = cfg.show_expanded_events.then_some(true);
+    match start {
+        Start::After(t) => opts.start_after = resume_token(t),
+        Start::At(ts) => opts.start_at_operation_time = Some(*ts),
+        Start::Now => {}
+    }
+    let cs = match cfg.selection.scope() {
+        Scope::Collection(db, c) => {
+            client.database(&db).collection::<Document>(&c).watch().pipeline(pipeline).with_options(opts).await?
+        }
+        Scope::Database(db) => client.database(&db).watch().pipeline(pipeline).with_options(opts).await?,
+        Scope::Cluster => client.watch().pipeline(pipeline).with_options(opts).await?,
+    };
+    Ok(cs.with_type::<Document>())
+}
+
+/// The current position of the change stream: the postBatchResumeToken of an
+/// empty stream opened now.
+pub async fn current_token(client: &Client, cfg: &MongoConfig) -> Result<Document, MongoError> {
+    let cs = open(client, cfg, &Start::Now, 10)
+        .await
+        .map_err(|e| MongoError::mongo("opening a change stream to read the current position", e))?;
+    cs.resume_token()
+        .as_ref()
+        .and_then(token_doc)
+        .ok_or_else(|| MongoError::Fatal("the server returned no postBatchResumeToken; MongoDB 4.0.7 or newer is required".into()))
+}
+
+/// A chunk's reconciliation window: stream events for a key in
+/// `[min, max)` of `db.coll` at or before `high` are already in the chunk.
+#[derive(Debug, Clone)]
+pub struct SkipRange {
+    pub db: String,
+    pub coll: String,
+    pub min: Bson,
+    pub max: Bson,
+    pub high: Timestamp,
+}
+
+/// The events the stream phase must not publish again.
+#[derive(Debug, Default)]
+pub struct Skip {
+    ranges: Vec<SkipRange>,
+    max_high: Option<(u32, u32)>,
+}
+
+impl Skip {
+    pub fn new(ranges: Vec<SkipRange>) -> Self {
+        let max_high = ranges.iter().map(|r| bsonx::ts_key(r.high)).max();
+        Skip { ranges, max_high }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Whether a snapshot chunk already reflects this event.
+    pub fn reflected(&mut self, ev: &Document) -> bool {
+        let Some(max_high) = self.max_high else { return false };
+        let Ok(t) = ev.get_timestamp("clusterTime") else { return false };
+        if bsonx::ts_key(t) > max_high {
+            // Past every high watermark: nothing can match any more.
+            self.ranges.clear();
+            self.max_high = None;
+            return false;
+        }
+        let Some(id) = ev.get_document("documentKey").ok().and_then(|k| k.get("_id")) else {
+            return false;
+        };
+        let Ok(ns) = ev.get_document("ns") else { return false };
+        let (db, coll) = (ns.get_str("db").unwrap_or_default(), ns.get_str("coll").unwrap_or_default());
+        self.ranges.iter().any(|r| {
+            r.db == db && r.coll == coll && bsonx::ts_key(t) <= bsonx::ts_key(r.high) && bsonx::in_range(id, &r.min, &r.max)
+        })
+    }
+}
+
+/// Backoff with full jitter: 100 ms doubling to 10 s.
+pub fn backoff(attempt: u32) -> Duration {
+    let cap = 100u64.saturating_mul(1 << attempt.min(7)).min(10_000);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    Duration::from_millis(cap / 2 + u64::from(nanos) % (cap / 2 + 1))
+}
+
+/// How a stream run ended (other than by cancellation).
+pub enum Ended {
+    Cancelled,
+    /// The start token is gone from the oplog; `from` is the lost token.
+    HistoryLost { from: Option<Document>, error: String },
+}
+
+pub struct Streamer<'a> {
+    pub client: &'a Client,
+    pub cfg: &'a MongoConfig,
+    pub partition: OffsetMap,
+    pub gen: u64,
+    pub skip: Skip,
+    pub tx: &'a mpsc::Sender<Item>,
+    pub cancel: &'a CancellationToken,
+    /// Counts published change events (for the resnapshot loop guard).
+    pub published: u64,
+}
+
+impl Streamer<'_> {
+    async fn send(&self, batch: Vec<SourceRecord>) -> bool {
+        tokio::select! {
+            _ = self.cancel.cancelled() => false,
+            r = self.tx.send(Ok(batch)) => r.is_ok(),
+        }
+    }
+
+    /// Streams from `start` until cancelled or the position is lost.
+    ///
+    /// # Errors
+    /// Non-resumable server errors.
+    pub async fn run(&mut self, start: Start) -> Result<Ended, MongoError> {
+        let mut start = start;
+        let mut last: Option<Document> = match &start {
+            Start::After(t) => Some(t.clone()),
+            _ => None,
+        };
+        let mut attempt = 0u32;
+        let heartbeat = (self.cfg.heartbeat_interval_ms > 0).then(|| Duration::from_millis(self.cfg.heartbeat_interval_ms));
+        let mut last_emit = Instant::now();
+        let mut last_heartbeat_token: Option<Document> = None;
+        'open: loop {
+            let opened = tokio::select! {
+                _ = self.cancel.cancelled() => return Ok(Ended::Cancelled),
+                r = open(self.client, self.cfg, &start, self.cfg.poll_await_ms) => r,
+            };
+            let mut cs = match opened {
+                Ok(cs) => cs,
+                Err(e) if is_history_lost(&e) => return Ok(Ended::HistoryLost { from: last, error: e.to_string() }),
+                Err(e) if is_resumable(&e) => {
+                    let d = backoff(attempt);
+                    tracing::warn!(connector = %self.cfg.name, error = %e, attempt, delay_ms = d.as_millis() as u64, "opening the change stream failed with a resumable error; retrying");
+                    attempt += 1;
+                    tokio::select! { _ = self.cancel.cancelled() => return Ok(Ended::Cancelled), _ = tokio::time::sleep(d) => {} }
+                    continue 'open;
+                }
+                Err(e) => return Err(MongoError::mongo("opening the change stream", e)),
+            };
+            tracing::info!(connector = %self.cfg.name, start = ?start, "change stream opened");
+            loop {
+                let mut batch = Vec::new();
+                let mut invalidated = None;
+                // Drain what the current server batch holds, up to the poll size.
+                while batch.len() < self.cfg.poll_max_batch {
+                    let next = tokio::select! {
+                        _ = self.cancel.cancelled() => return Ok(Ended::Cancelled),
+                        r = cs.next_if_any() => r,
+                    };
+                    match next {
+                        Ok(Some(ev)) => {
+                            attempt = 0;
+                            let token = ev.get_document("_id").cloned().ok();
+                            if let Some(t) = &token {
+                                last = Some(t.clone());
+                            }
+                            let op = ev.get_str("operationType").unwrap_or_default();
+                            if op == "invalidate" {
+                                tracing::warn!(connector = %self.cfg.name, "change stream invalidated (the watched collection or database was dropped or renamed); continuing after the invalidate event");
+                                invalidated = token;
+                                break;
+                            }
+                            if matches!(op, "drop" | "rename" | "dropDatabase") {
+                                tracing::warn!(connector = %self.cfg.name, operation = op, ns = ?ev.get("ns"), to = ?ev.get("to"), "namespace change event");
+                            }
+                            if !self.in_selection(&ev) || self.skip.reflected(&ev) {
+                                continue;
+                            }
+                            let Some(t) = token else { continue };
+                            let off = offsets::stream_offset(&bsonx::token_json(&t), self.gen, false);
+                            if let Some(r) = records::event_record(self.cfg, &ev, &self.partition, off) {
+                                batch.push(r);
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) if is_history_lost(&e) => return Ok(Ended::HistoryLost { from: last, error: e.to_string() }),
+                        Err(e) if is_resumable(&e) => {
+                            if !batch.is_empty() && !self.send(std::mem::take(&mut batch)).await {
+                                return Ok(Ended::Cancelled);
+                            }
+                            let d = backoff(attempt);
+                            tracing::warn!(connector = %self.cfg.name, error = %e, attempt, delay_ms = d.as_millis() as u64, "change stream failed with a resumable error; resuming from the last token");
+                            attempt += 1;
+                            tokio::select! { _ = self.cancel.cancelled() => return Ok(Ended::Cancelled), _ = tokio::time::sleep(d) => {} }
+                            start = last.clone().map_or(start.clone(), Start::After);
+                            continue 'open;
+                        }
+                        Err(e) => return Err(MongoError::mongo("reading the change stream", e)),
+                    }
+                }
+                if !batch.is_empty() {
+                    self.published += batch.len() as u64;
+                    if !self.send(batch).await {
+                        return Ok(Ended::Cancelled);
+                    }
+                    last_emit = Instant::now();
+                } else if let Some(every) = heartbeat {
+                    // Idle: publish the postBatchResumeToken so the offset keeps up.
+                    if let Some(pbrt) = cs.resume_token().as_ref().and_then(token_doc) {
+                        last = Some(pbrt.clone());
+                        if last_emit.elapsed() >= every && last_heartbeat_token.as_ref() != Some(&pbrt) {
+                            let tj = bsonx::token_json(&pbrt);
+                            let rec = records::marker_record(self.cfg, tj.clone(), self.partition.clone(), offsets::stream_offset(&tj, self.gen, true));
+                            if !self.send(vec![rec]).await {
+                                return Ok(Ended::Cancelled);
+                            }
+                            last_heartbeat_token = Some(pbrt);
+                            last_emit = Instant::now();
+                        }
+                    }
+                }
+                if let Some(t) = invalidated {
+                    start = Start::After(t);
+                    continue 'open;
+                }
+            }
+        }
+    }
+
+    fn in_selection(&self, ev: &Document) -> bool {
+        let Ok(ns) = ev.get_document("ns") else { return true };
+        let db = ns.get_str("db").unwrap_or_default();
+        self.cfg.selection.matches(db, ns.get_str("coll").ok())
+    }
+}
