@@ -43,7 +43,8 @@ if [[ -n ${CONNECTD_BIN:-} ]]; then
 else
   need_cmd cargo
   log "cargo build --release --bin connectd"
-  (cd "$REPO" && cargo build --release --bin connectd)
+  (cd "$REPO" && cargo build --release --bin connectd) ||
+    die "cargo build --release --bin connectd failed (see the compiler output above)"
   TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
   [[ $TARGET = /* ]] || TARGET="$REPO/$TARGET"
   BIN="$TARGET/release/connectd"

@@ -285,6 +285,16 @@ impl Loggers {
         state.loggers.get(name).map(to_level)
     }
 
+    /// Checks a logger name and level without applying them (cluster scope is
+    /// applied when the config-topic record is read back).
+    pub fn validate(name: &str, level: &str) -> Result<(), LoggerError> {
+        Log4jLevel::parse(level).ok_or_else(|| LoggerError::InvalidLevel(level.into()))?;
+        if !valid_name(name) {
+            return Err(LoggerError::InvalidName(name.to_string()));
+        }
+        Ok(())
+    }
+
     /// Sets `name` and every known logger under it (prefix match, like log4j's
     /// namespace) to `level`, and returns the sorted names that changed. For
     /// `root` every known logger changes, as in the Java worker.

@@ -537,14 +537,18 @@ async fn plugins_validation_and_bad_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn initial_state_tasks_config_and_logger_lookup() {
-    let w = Cluster::new().start(&[]).await;
+    let cluster = Cluster::new();
+    let cluster_config_topic = cluster.config_topic.clone();
+    let w = cluster.start(&[]).await;
     let stopped = unique("init-stopped");
     let (code, body) = w
         .call("POST", "/connectors", Some(&json!({"name": stopped, "config": verifiable(&unique("t")), "initial_state": "stopped"})))
         .await;
     assert_eq!(code, 201, "{body}");
     eventually(Duration::from_secs(20), || async {
-        let (_, st) = w.call("GET", &format!("/connectors/{stopped}/status"), None).await;
+        let (_, st) = w
+            .call("GET", &format!("/connectors/{stopped}/status"), None)
+            .await;
         st["connector"]["state"] == "STOPPED" && st["tasks"] == json!([])
     })
     .await;
@@ -555,16 +559,25 @@ async fn initial_state_tasks_config_and_logger_lookup() {
     assert_eq!(code, 201);
     // A connector created PAUSED is not started, so it has no tasks until resumed.
     eventually(Duration::from_secs(20), || async {
-        let (_, st) = w.call("GET", &format!("/connectors/{paused}/status"), None).await;
+        let (_, st) = w
+            .call("GET", &format!("/connectors/{paused}/status"), None)
+            .await;
         st["connector"]["state"] == "PAUSED" && st["tasks"] == json!([])
     })
     .await;
-    let (code, _) = w.call("PUT", &format!("/connectors/{paused}/resume"), None).await;
+    let (code, _) = w
+        .call("PUT", &format!("/connectors/{paused}/resume"), None)
+        .await;
     assert_eq!(code, 202);
     running(&w, &paused, 1).await;
-    let (code, tc) = w.call("GET", &format!("/connectors/{paused}/tasks-config"), None).await;
+    let (code, tc) = w
+        .call("GET", &format!("/connectors/{paused}/tasks-config"), None)
+        .await;
     assert_eq!(code, 200);
-    assert_eq!(tc[format!("{paused}-0")]["task.class"], "org.apache.kafka.connect.tools.VerifiableSourceTask");
+    assert_eq!(
+        tc[format!("{paused}-0")]["task.class"],
+        "org.apache.kafka.connect.tools.VerifiableSourceTask"
+    );
     let (code, _) = w
         .call("POST", "/connectors", Some(&json!({"name": unique("bad-state"), "config": verifiable("t"), "initial_state": "SLEEPING"})))
         .await;
@@ -576,6 +589,28 @@ async fn initial_state_tasks_config_and_logger_lookup() {
     let (code, err) = w.call("GET", "/admin/loggers/no.such.logger", None).await;
     assert_eq!(code, 404);
     assert_eq!(err["message"], "Logger no.such.logger not found.");
+    // Cluster scope goes through the config topic and comes back to this worker.
+    let (code, _) = w
+        .call(
+            "PUT",
+            "/admin/loggers/connectd::cluster_test?scope=cluster",
+            Some(&json!({"level": "TRACE"})),
+        )
+        .await;
+    assert_eq!(code, 204);
+    eventually(Duration::from_secs(20), || async {
+        let (code, l) = w
+            .call("GET", "/admin/loggers/connectd::cluster_test", None)
+            .await;
+        code == 200 && l["level"] == "TRACE"
+    })
+    .await;
+    let cfg = read_topic(&cluster_config_topic);
+    assert!(
+        cfg.iter()
+            .any(|r| r.key_str() == "logger-cluster-connectd::cluster_test"
+                && r.value_str().as_deref() == Some(r#"{"level":"TRACE"}"#)),
+        "the level is recorded in the config topic"
+    );
     w.shutdown().await;
 }
-

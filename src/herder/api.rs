@@ -245,4 +245,7 @@ pub trait Herder: Send + Sync {
     async fn plugins(&self, connectors_only: bool) -> Vec<PluginInfo>;
     async fn plugin_config(&self, plugin: &str) -> HerderResult<Vec<ConfigKeyInfo>>;
     async fn validate_config(&self, plugin: &str, config: Props) -> HerderResult<ConfigInfos>;
+    /// `PUT /admin/loggers/{ns}?scope=cluster`: records the level in the
+    /// config topic; every worker (this one too) applies it when it reads it.
+    async fn set_cluster_log_level(&self, namespace: &str, level: &str) -> HerderResult<()>;
 }

@@ -984,6 +984,13 @@ impl Herder for ConnectHerder {
         }
         Ok(self.validate_inner(&config).await?.0)
     }
+
+    async fn set_cluster_log_level(&self, namespace: &str, level: &str) -> HerderResult<()> {
+        self.config
+            .put_logger_level(namespace, level)
+            .await
+            .map_err(store_err)
+    }
 }
 
 impl ConnectHerder {

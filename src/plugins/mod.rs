@@ -39,7 +39,7 @@ impl Plugins {
     pub fn get() -> &'static Plugins {
         static PLUGINS: OnceLock<Plugins> = OnceLock::new();
         PLUGINS.get_or_init(|| Plugins {
-            connectors: vec![verifiable::plugin()],
+            connectors: vec![verifiable::plugin(), connect_mongodb::plugin()],
             converters: connect_converters::converter_plugins(),
             header_converters: connect_converters::header_converter_plugins(),
             transforms: connect_transforms::transform_plugins(),

@@ -35,6 +35,7 @@ pub fn plugin() -> ConnectorPlugin {
         new_connector: || Box::new(VerifiableSourceConnector::default()),
         task_class: TASK_CLASS,
         new_task: TaskFactory::Source(|| Box::new(VerifiableSourceTask::default())),
+        progress: None,
     }
 }
 

@@ -20,7 +20,7 @@ use super::error::{empty_response, json_response, ApiError};
 use super::routes::{encode_segment, Query, Route};
 use super::RestState;
 use crate::herder::api::{ConfigInfo, ConfigInfos, ConnectorOffset, ConnectorOffsets, TargetState};
-use crate::logging::LoggerError;
+use crate::logging::{LoggerError, Loggers};
 
 type Resp = Response<Full<Bytes>>;
 type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -152,7 +152,7 @@ pub async fn dispatch(call: &Call<'_>, route: Route) -> Result<Resp> {
         Route::PluginConfig(plugin) => ok(&herder.plugin_config(&plugin).await?),
         Route::PluginValidate(plugin) => validate(call, &plugin).await?,
         Route::Loggers => ok(&call.state.loggers.get_all()),
-        Route::Logger(name) if m == Method::PUT => set_logger(call, &name)?,
+        Route::Logger(name) if m == Method::PUT => set_logger(call, &name).await?,
         Route::Logger(name) => match call.state.loggers.get(&name) {
             Some(level) => ok(&level),
             None => return Err(ApiError::not_found(format!("Logger {name} not found."))),
@@ -490,7 +490,7 @@ fn add_null_errors(infos: &mut ConfigInfos, null_keys: &[String]) {
 }
 
 /// `PUT /admin/loggers/{logger}[?scope=worker|cluster]`.
-fn set_logger(call: &Call<'_>, name: &str) -> Result<Resp> {
+async fn set_logger(call: &Call<'_>, name: &str) -> Result<Resp> {
     let body = parse_json(&call.body)?;
     let Json::Object(obj) = body else {
         return Err(ApiError::bad_request(
@@ -511,18 +511,23 @@ fn set_logger(call: &Call<'_>, name: &str) -> Result<Resp> {
         .first("scope")
         .unwrap_or("worker")
         .to_ascii_lowercase();
-    let affected = call.state.loggers.set(name, &level).map_err(|e| match e {
+    let to_api = |e: LoggerError| match e {
         // Java answers 404 for an invalid level (a quirk we keep).
         LoggerError::InvalidLevel(_) => ApiError::not_found(e.to_string()),
         LoggerError::InvalidName(_) => ApiError::bad_request(e.to_string()),
-    })?;
+    };
     if scope == "cluster" {
-        // cluster scope: Java writes `logger-cluster-{namespace}` to the config
-        // topic and every worker applies it when it reads the record. Until the
-        // herder exposes that, the level is applied on this worker only.
+        // Java writes `logger-cluster-{namespace}` to the config topic; every
+        // worker, this one included, applies it when it reads the record.
+        Loggers::validate(name, &level).map_err(to_api)?;
+        call.state
+            .herder
+            .set_cluster_log_level(name, &level)
+            .await?;
         Ok(empty_response(StatusCode::NO_CONTENT))
     } else {
         // "worker" and unknown scopes (Java falls back to worker for those).
+        let affected = call.state.loggers.set(name, &level).map_err(to_api)?;
         Ok(ok(&affected))
     }
 }

@@ -403,6 +403,14 @@ impl Herder for FakeHerder {
             }],
         })
     }
+
+    async fn set_cluster_log_level(&self, namespace: &str, level: &str) -> HerderResult<()> {
+        self.lock().calls.push(format!(
+            "cluster-log-level {namespace} {}",
+            level.to_ascii_uppercase()
+        ));
+        Ok(())
+    }
 }
 
 impl FakeHerder {
@@ -1374,7 +1382,9 @@ async fn loggers() {
         "info,connectd=warn,connectd::rest=warn"
     );
 
-    // cluster scope: applied locally, 204.
+    // cluster scope: recorded through the herder (the config topic), 204;
+    // this worker applies it only when it reads the record back.
+    let before = h.get("/admin/loggers/root").await.json()["level"].clone();
     let a = h
         .call(
             "PUT",
@@ -1384,7 +1394,24 @@ async fn loggers() {
         .await;
     assert_eq!(a.status, StatusCode::NO_CONTENT);
     assert!(a.raw.is_empty());
-    assert_eq!(h.get("/admin/loggers/root").await.json()["level"], "ERROR");
+    assert!(h
+        .fake
+        .lock()
+        .calls
+        .contains(&"cluster-log-level root ERROR".to_string()));
+    assert_eq!(h.get("/admin/loggers/root").await.json()["level"], before);
+    let a = h
+        .call(
+            "PUT",
+            "/admin/loggers/root?scope=cluster",
+            Some(r#"{"level":"LOUD"}"#),
+        )
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::NOT_FOUND,
+        "an invalid level is refused before writing"
+    );
 
     // Unknown scope falls back to worker.
     let a = h
@@ -1576,6 +1603,9 @@ struct PanickingHerder;
 #[async_trait]
 impl Herder for PanickingHerder {
     async fn server_info(&self) -> ServerInfo {
+        panic!("boom")
+    }
+    async fn set_cluster_log_level(&self, _: &str, _: &str) -> HerderResult<()> {
         panic!("boom")
     }
     async fn health(&self) -> WorkerHealth {

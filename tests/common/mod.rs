@@ -3,6 +3,8 @@
 //! and out-of-process workers, a minimal HTTP client and a topic reader.
 #![allow(dead_code)]
 
+pub mod java;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

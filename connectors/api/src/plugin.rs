@@ -23,6 +23,10 @@ pub struct ConnectorPlugin {
     /// The class name written into task configs as `task.class`.
     pub task_class: &'static str,
     pub new_task: TaskFactory,
+    /// Connector-specific progress (e.g. snapshot chunks done/total) for
+    /// `GET /connectors/{name}/progress`, by connector name; `None` when the
+    /// plugin reports none.
+    pub progress: Option<fn(&str) -> Option<serde_json::Value>>,
 }
 
 /// A converter plugin.

@@ -56,7 +56,10 @@ pub fn cmp(a: &Bson, b: &Bson) -> Ordering {
         (Bson::String(x), Bson::String(y)) => x.as_bytes().cmp(y.as_bytes()),
         (Bson::Document(x), Bson::Document(y)) => {
             for ((ka, va), (kb, vb)) in x.iter().zip(y.iter()) {
-                let o = rank(va).cmp(&rank(vb)).then_with(|| ka.cmp(kb)).then_with(|| cmp(va, vb));
+                let o = rank(va)
+                    .cmp(&rank(vb))
+                    .then_with(|| ka.cmp(kb))
+                    .then_with(|| cmp(va, vb));
                 if o != Ordering::Equal {
                     return o;
                 }
@@ -81,14 +84,17 @@ pub fn cmp(a: &Bson, b: &Bson) -> Ordering {
         (Bson::ObjectId(x), Bson::ObjectId(y)) => x.bytes().cmp(&y.bytes()),
         (Bson::Boolean(x), Bson::Boolean(y)) => x.cmp(y),
         (Bson::DateTime(x), Bson::DateTime(y)) => x.cmp(y),
-        (Bson::Timestamp(x), Bson::Timestamp(y)) => (x.time, x.increment).cmp(&(y.time, y.increment)),
+        (Bson::Timestamp(x), Bson::Timestamp(y)) => {
+            (x.time, x.increment).cmp(&(y.time, y.increment))
+        }
         _ => a.to_string().cmp(&b.to_string()),
     }
 }
 
 /// Whether `id` lies in `[min, max)`.
 pub fn in_range(id: &Bson, min: &Bson, max: &Bson) -> bool {
-    cmp(id, min) != Ordering::Less && (matches!(max, Bson::MaxKey) || cmp(id, max) == Ordering::Less)
+    cmp(id, min) != Ordering::Less
+        && (matches!(max, Bson::MaxKey) || cmp(id, max) == Ordering::Less)
 }
 
 /// JSON of a value in the configured flavour.
@@ -114,10 +120,14 @@ fn legacy(b: &Bson) -> Json {
 /// Relaxed JSON with the common wrapped types flattened to strings.
 fn simplified(b: &Bson) -> Json {
     match b {
-        Bson::Document(d) => Json::Object(d.iter().map(|(k, v)| (k.clone(), simplified(v))).collect()),
+        Bson::Document(d) => {
+            Json::Object(d.iter().map(|(k, v)| (k.clone(), simplified(v))).collect())
+        }
         Bson::Array(a) => Json::Array(a.iter().map(simplified).collect()),
         Bson::ObjectId(o) => Json::String(o.to_hex()),
-        Bson::DateTime(d) => d.try_to_rfc3339_string().map_or_else(|_| json!(d.timestamp_millis()), Json::String),
+        Bson::DateTime(d) => d
+            .try_to_rfc3339_string()
+            .map_or_else(|_| json!(d.timestamp_millis()), Json::String),
         Bson::Decimal128(d) => Json::String(d.to_string()),
         Bson::Int64(n) => json!(n),
         Bson::Binary(bin) => match Bson::Binary(bin.clone()).into_relaxed_extjson() {
@@ -138,7 +148,9 @@ pub fn doc_json(d: &Document, f: Formatter) -> String {
 
 /// A resume token as the JSON string stored in offsets (`{"_data": "82..."}`).
 pub fn token_json(token: &Document) -> String {
-    Bson::Document(token.clone()).into_relaxed_extjson().to_string()
+    Bson::Document(token.clone())
+        .into_relaxed_extjson()
+        .to_string()
 }
 
 /// Parses a stored token back into its document.
@@ -186,7 +198,7 @@ mod tests {
 
     #[test]
     fn mixed_types_follow_mongodb_order() {
-        let mut v = vec![
+        let mut v = [
             Bson::ObjectId(ObjectId::new()),
             Bson::String("a".into()),
             Bson::Int64(5),
@@ -200,16 +212,34 @@ mod tests {
         let ranks: Vec<u8> = v.iter().map(rank).collect();
         assert_eq!(ranks, vec![1, 2, 3, 3, 3, 4, 5, 8]);
         assert_eq!(v[2], Bson::Double(2.5));
-        assert!(in_range(&Bson::Int32(7), &Bson::MinKey, &Bson::String("b".into())));
-        assert!(!in_range(&Bson::String("b".into()), &Bson::MinKey, &Bson::String("b".into())));
-        assert!(in_range(&Bson::String("z".into()), &Bson::String("b".into()), &Bson::MaxKey));
+        assert!(in_range(
+            &Bson::Int32(7),
+            &Bson::MinKey,
+            &Bson::String("b".into())
+        ));
+        assert!(!in_range(
+            &Bson::String("b".into()),
+            &Bson::MinKey,
+            &Bson::String("b".into())
+        ));
+        assert!(in_range(
+            &Bson::String("z".into()),
+            &Bson::String("b".into()),
+            &Bson::MaxKey
+        ));
     }
 
     #[test]
     fn formatters() {
         let d = doc! {"n": 5_i64, "i": 3, "t": mongodb::bson::DateTime::from_millis(1000)};
-        assert_eq!(doc_json(&d, Formatter::Default), r#"{"n":{"$numberLong":"5"},"i":3,"t":{"$date":1000}}"#);
-        assert_eq!(doc_json(&d, Formatter::Simplified), r#"{"n":5,"i":3,"t":"1970-01-01T00:00:01Z"}"#);
+        assert_eq!(
+            doc_json(&d, Formatter::Default),
+            r#"{"n":{"$numberLong":"5"},"i":3,"t":{"$date":1000}}"#
+        );
+        assert_eq!(
+            doc_json(&d, Formatter::Simplified),
+            r#"{"n":5,"i":3,"t":"1970-01-01T00:00:01Z"}"#
+        );
         assert!(doc_json(&d, Formatter::Extended).contains(r#""i":{"$numberInt":"3"}"#));
     }
 
@@ -217,6 +247,12 @@ mod tests {
     fn token_roundtrip_and_time() {
         let t = doc! {"_data": "8200000010000000020100"};
         assert_eq!(token_from_json(&token_json(&t)), Some(t.clone()));
-        assert_eq!(token_time(&t), Some(Timestamp { time: 16, increment: 2 }));
+        assert_eq!(
+            token_time(&t),
+            Some(Timestamp {
+                time: 16,
+                increment: 2
+            })
+        );
     }
 }

@@ -8,7 +8,9 @@
 
 use std::collections::HashMap;
 
-use connect_api::config::{ConfigDef, ConfigKey, ConfigType, Default, Importance, Props, Validator};
+use connect_api::config::{
+    ConfigDef, ConfigKey, ConfigType, Default, Importance, Props, Validator,
+};
 use mongodb::bson::{Bson, Document, Timestamp};
 use regex::Regex;
 
@@ -29,18 +31,42 @@ pub const TASK_PLAN: &str = "connectd.mongodb.task.plan";
 pub const TASK_CHUNKS: &str = "connectd.mongodb.task.chunks";
 
 fn s(name: &str, default: &str, imp: Importance, doc: &str) -> ConfigKey {
-    ConfigKey::new(name, ConfigType::String, Default::Value(default.into()), imp, doc)
+    ConfigKey::new(
+        name,
+        ConfigType::String,
+        Default::Value(default.into()),
+        imp,
+        doc,
+    )
 }
 fn b(name: &str, default: bool, imp: Importance, doc: &str) -> ConfigKey {
-    ConfigKey::new(name, ConfigType::Boolean, Default::Value(default.to_string()), imp, doc)
+    ConfigKey::new(
+        name,
+        ConfigType::Boolean,
+        Default::Value(default.to_string()),
+        imp,
+        doc,
+    )
 }
 fn i(name: &str, default: i64, min: f64, imp: Importance, doc: &str) -> ConfigKey {
-    ConfigKey::new(name, ConfigType::Int, Default::Value(default.to_string()), imp, doc)
-        .validator(Validator::at_least(min))
+    ConfigKey::new(
+        name,
+        ConfigType::Int,
+        Default::Value(default.to_string()),
+        imp,
+        doc,
+    )
+    .validator(Validator::at_least(min))
 }
 fn l(name: &str, default: i64, min: f64, imp: Importance, doc: &str) -> ConfigKey {
-    ConfigKey::new(name, ConfigType::Long, Default::Value(default.to_string()), imp, doc)
-        .validator(Validator::at_least(min))
+    ConfigKey::new(
+        name,
+        ConfigType::Long,
+        Default::Value(default.to_string()),
+        imp,
+        doc,
+    )
+    .validator(Validator::at_least(min))
 }
 fn opt(name: &str, t: ConfigType, imp: Importance, doc: &str) -> ConfigKey {
     ConfigKey::new(name, t, Default::Null, imp, doc)
@@ -265,7 +291,9 @@ impl Selection {
             None
         };
         match db {
-            Some(db) if !self.collection.is_empty() => Scope::Collection(db, self.collection.clone()),
+            Some(db) if !self.collection.is_empty() => {
+                Scope::Collection(db, self.collection.clone())
+            }
             Some(db) => Scope::Database(db),
             None => Scope::Cluster,
         }
@@ -285,7 +313,9 @@ impl Selection {
             and.push(Bson::Document(mongodb::bson::doc! {"$or": any}));
         }
         for p in &self.db_exclude_src {
-            and.push(Bson::Document(mongodb::bson::doc! {"ns.db": {"$not": {"$regex": p}}}));
+            and.push(Bson::Document(
+                mongodb::bson::doc! {"ns.db": {"$not": {"$regex": p}}},
+            ));
         }
         if self.scope() == Scope::Cluster {
             and.push(Bson::Document(
@@ -369,7 +399,10 @@ fn json_doc(key: &str, v: &serde_json::Value) -> Result<Document, MongoError> {
 fn parse_start_time(raw: &str) -> Result<Timestamp, MongoError> {
     let raw = raw.trim();
     if let Ok(secs) = raw.parse::<u32>() {
-        return Ok(Timestamp { time: secs, increment: 0 });
+        return Ok(Timestamp {
+            time: secs,
+            increment: 0,
+        });
     }
     mongodb::bson::DateTime::parse_rfc3339_str(raw)
         .map(|d| Timestamp {
@@ -378,7 +411,9 @@ fn parse_start_time(raw: &str) -> Result<Timestamp, MongoError> {
         })
         .map_err(|e| MongoError::Config {
             key: "startup.mode.timestamp.start.at.operation.time".into(),
-            message: format!("`{raw}` is neither seconds since the epoch nor an ISO-8601 instant: {e}"),
+            message: format!(
+                "`{raw}` is neither seconds since the epoch nor an ISO-8601 instant: {e}"
+            ),
         })
 }
 
@@ -400,10 +435,22 @@ impl MongoConfig {
             message: e.to_string(),
         })?;
         let st = |k: &str| parsed.string(k).unwrap_or_default().to_string();
-        let (db_include, db_include_src) = anchored("database.include.list", &parsed.list("database.include.list"))?;
-        let (db_exclude, db_exclude_src) = anchored("database.exclude.list", &parsed.list("database.exclude.list"))?;
-        let (coll_include, _) = anchored("collection.include.list", &parsed.list("collection.include.list"))?;
-        let (coll_exclude, _) = anchored("collection.exclude.list", &parsed.list("collection.exclude.list"))?;
+        let (db_include, db_include_src) = anchored(
+            "database.include.list",
+            &parsed.list("database.include.list"),
+        )?;
+        let (db_exclude, db_exclude_src) = anchored(
+            "database.exclude.list",
+            &parsed.list("database.exclude.list"),
+        )?;
+        let (coll_include, _) = anchored(
+            "collection.include.list",
+            &parsed.list("collection.include.list"),
+        )?;
+        let (coll_exclude, _) = anchored(
+            "collection.exclude.list",
+            &parsed.list("collection.exclude.list"),
+        )?;
         let selection = Selection {
             database: st("database"),
             collection: st("collection"),
@@ -425,7 +472,9 @@ impl MongoConfig {
             "" if legacy_copy => Startup::Copy,
             "" | "latest" => Startup::Latest,
             "copy_existing" => Startup::Copy,
-            "timestamp" => Startup::Timestamp(parse_start_time(&st("startup.mode.timestamp.start.at.operation.time"))?),
+            "timestamp" => Startup::Timestamp(parse_start_time(&st(
+                "startup.mode.timestamp.start.at.operation.time",
+            ))?),
             other => {
                 return Err(MongoError::Config {
                     key: "startup.mode".into(),
@@ -439,9 +488,16 @@ impl MongoConfig {
             _ => startup,
         };
         let pick = |new: &str, old: &str| -> String {
-            props.get(new).cloned().or_else(|| props.get(old).cloned()).unwrap_or_default()
+            props
+                .get(new)
+                .cloned()
+                .or_else(|| props.get(old).cloned())
+                .unwrap_or_default()
         };
-        let regex_src = pick("startup.mode.copy.existing.namespace.regex", "copy.existing.namespace.regex");
+        let regex_src = pick(
+            "startup.mode.copy.existing.namespace.regex",
+            "copy.existing.namespace.regex",
+        );
         let copy_namespace_regex = if regex_src.trim().is_empty() {
             None
         } else {
@@ -451,13 +507,21 @@ impl MongoConfig {
             })?)
         };
         let mut copy_filter = Document::new();
-        for stage in json_array("startup.mode.copy.existing.pipeline", &pick("startup.mode.copy.existing.pipeline", "copy.existing.pipeline"))? {
+        for stage in json_array(
+            "startup.mode.copy.existing.pipeline",
+            &pick(
+                "startup.mode.copy.existing.pipeline",
+                "copy.existing.pipeline",
+            ),
+        )? {
             match stage.get_document("$match") {
                 Ok(m) if stage.len() == 1 => copy_filter.extend(m.clone()),
                 _ => {
                     return Err(MongoError::Config {
                         key: "startup.mode.copy.existing.pipeline".into(),
-                        message: format!("only $match stages are supported in the copy pipeline, got {stage}"),
+                        message: format!(
+                            "only $match stages are supported in the copy pipeline, got {stage}"
+                        ),
                     })
                 }
             }
@@ -468,10 +532,11 @@ impl MongoConfig {
         }
         let sf = st("snapshot.filter");
         if !sf.trim().is_empty() {
-            let v: serde_json::Value = serde_json::from_str(&sf).map_err(|e| MongoError::Config {
-                key: "snapshot.filter".into(),
-                message: format!("not JSON: {e}"),
-            })?;
+            let v: serde_json::Value =
+                serde_json::from_str(&sf).map_err(|e| MongoError::Config {
+                    key: "snapshot.filter".into(),
+                    message: format!("not JSON: {e}"),
+                })?;
             let obj = v.as_object().ok_or_else(|| MongoError::Config {
                 key: "snapshot.filter".into(),
                 message: "must be a JSON object of `db.coll`: filter".into(),
@@ -483,10 +548,11 @@ impl MongoConfig {
         let mut namespace_map = HashMap::new();
         let nm = st("topic.namespace.map");
         if !nm.trim().is_empty() {
-            let v: serde_json::Value = serde_json::from_str(&nm).map_err(|e| MongoError::Config {
-                key: "topic.namespace.map".into(),
-                message: format!("not JSON: {e}"),
-            })?;
+            let v: serde_json::Value =
+                serde_json::from_str(&nm).map_err(|e| MongoError::Config {
+                    key: "topic.namespace.map".into(),
+                    message: format!("not JSON: {e}"),
+                })?;
             for (k, t) in v.as_object().into_iter().flatten() {
                 let t = t.as_str().ok_or_else(|| MongoError::Config {
                     key: "topic.namespace.map".into(),
@@ -511,16 +577,21 @@ impl MongoConfig {
             _ => Formatter::Default,
         };
         let full_document_only = parsed.bool("publish.full.document.only").unwrap_or(false);
-        let mut full_document = Some(st("change.stream.full.document")).filter(|v| !v.is_empty() && v != "default");
+        let mut full_document =
+            Some(st("change.stream.full.document")).filter(|v| !v.is_empty() && v != "default");
         if full_document_only {
             // A bare document needs the post-image on updates too.
             full_document.get_or_insert_with(|| "updateLookup".to_string());
         }
-        let full_document_before_change =
-            Some(st("change.stream.full.document.before.change")).filter(|v| !v.is_empty() && v != "default" && v != "off");
+        let full_document_before_change = Some(st("change.stream.full.document.before.change"))
+            .filter(|v| !v.is_empty() && v != "default" && v != "off");
         let parallelism = parsed
             .int("snapshot.parallelism")
-            .or_else(|| props.get("copy.existing.max.threads").and_then(|v| v.trim().parse().ok()))
+            .or_else(|| {
+                props
+                    .get("copy.existing.max.threads")
+                    .and_then(|v| v.trim().parse().ok())
+            })
             .or_else(|| parsed.int("startup.mode.copy.existing.max.threads"))
             .unwrap_or(1)
             .max(1) as usize;
@@ -529,7 +600,13 @@ impl MongoConfig {
         let mut partition_name = st("offset.partition.name");
         if partition_name.is_empty() {
             // Same idea as the official connector: hosts plus the watched namespace.
-            partition_name = format!("{}/{}{}{}", uri_hosts(&st("connection.uri")), database, if collection.is_empty() { "" } else { "." }, collection);
+            partition_name = format!(
+                "{}/{}{}{}",
+                uri_hosts(&st("connection.uri")),
+                database,
+                if collection.is_empty() { "" } else { "." },
+                collection
+            );
         }
         Ok(MongoConfig {
             name: props.get("name").cloned().unwrap_or_default(),
@@ -538,17 +615,33 @@ impl MongoConfig {
             pipeline: json_array("pipeline", &st("pipeline"))?,
             full_document,
             full_document_before_change,
-            show_expanded_events: parsed.bool("change.stream.show.expanded.events").unwrap_or(false),
-            document_key_as_key: parsed.bool("change.stream.document.key.as.key").unwrap_or(true),
+            show_expanded_events: parsed
+                .bool("change.stream.show.expanded.events")
+                .unwrap_or(false),
+            document_key_as_key: parsed
+                .bool("change.stream.document.key.as.key")
+                .unwrap_or(true),
             full_document_only,
-            tombstone_on_delete: parsed.bool("publish.full.document.only.tombstone.on.delete").unwrap_or(false),
+            tombstone_on_delete: parsed
+                .bool("publish.full.document.only.tombstone.on.delete")
+                .unwrap_or(false),
             startup,
             copy_namespace_regex,
             snapshot_filters,
             snapshot_parallelism: parallelism,
-            chunk_size_bytes: (parsed.double("snapshot.chunk.size.mb").unwrap_or(64.0) * 1024.0 * 1024.0).max(1024.0),
-            handoff: if st("snapshot.handoff") == "at_least_once" { Handoff::AtLeastOnce } else { Handoff::Exact },
-            backfill_max_events: parsed.long("snapshot.backfill.max.events").unwrap_or(100_000).max(1) as usize,
+            chunk_size_bytes: (parsed.double("snapshot.chunk.size.mb").unwrap_or(64.0)
+                * 1024.0
+                * 1024.0)
+                .max(1024.0),
+            handoff: if st("snapshot.handoff") == "at_least_once" {
+                Handoff::AtLeastOnce
+            } else {
+                Handoff::Exact
+            },
+            backfill_max_events: parsed
+                .long("snapshot.backfill.max.events")
+                .unwrap_or(100_000)
+                .max(1) as usize,
             expired_policy: match st("resume.token.expired.policy").as_str() {
                 "resnapshot" => ExpiredPolicy::Resnapshot,
                 "skip" => ExpiredPolicy::Skip,
@@ -617,13 +710,18 @@ mod tests {
     use super::*;
 
     fn props(kv: &[(&str, &str)]) -> Props {
-        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn official_config_parses_with_official_meanings() {
         let c = MongoConfig::parse(&props(&[
-            ("connection.uri", "mongodb://h1:27017,h2:27017/?replicaSet=rs0"),
+            (
+                "connection.uri",
+                "mongodb://h1:27017,h2:27017/?replicaSet=rs0",
+            ),
             ("database", "shop"),
             ("collection", "orders"),
             ("startup.mode", "copy_existing"),
@@ -632,7 +730,10 @@ mod tests {
         ]))
         .expect("valid");
         assert_eq!(c.startup, Startup::Copy);
-        assert_eq!(c.selection.scope(), Scope::Collection("shop".into(), "orders".into()));
+        assert_eq!(
+            c.selection.scope(),
+            Scope::Collection("shop".into(), "orders".into())
+        );
         assert_eq!(c.topic("shop", Some("orders")), "p.shop.orders");
         assert_eq!(c.full_document.as_deref(), Some("updateLookup"));
         assert_eq!(c.offset_partition_name, "h1:27017,h2:27017/shop.orders");
@@ -667,7 +768,8 @@ mod tests {
 
     #[test]
     fn schema_format_is_rejected_with_a_reason() {
-        let e = MongoConfig::parse(&props(&[("output.format.value", "schema")])).expect_err("unsupported");
+        let e = MongoConfig::parse(&props(&[("output.format.value", "schema")]))
+            .expect_err("unsupported");
         assert!(e.to_string().contains("not supported"), "{e}");
     }
 }

@@ -53,7 +53,9 @@ pub fn is_resumable(e: &mongodb::error::Error) -> bool {
     use mongodb::error::ErrorKind;
     if matches!(
         e.kind.as_ref(),
-        ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. } | ErrorKind::ServerSelection { .. }
+        ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::ServerSelection { .. }
     ) {
         return true;
     }
@@ -65,7 +67,25 @@ pub fn is_resumable(e: &mongodb::error::Error) -> bool {
     }
     matches!(
         code(e),
-        Some(6 | 7 | 43 | 63 | 89 | 91 | 133 | 150 | 189 | 234 | 262 | 9001 | 10107 | 11600 | 11602 | 13388 | 13435 | 13436)
+        Some(
+            6 | 7
+                | 43
+                | 63
+                | 89
+                | 91
+                | 133
+                | 150
+                | 189
+                | 234
+                | 262
+                | 9001
+                | 10107
+                | 11600
+                | 11602
+                | 13388
+                | 13435
+                | 13436
+        )
     )
 }
 

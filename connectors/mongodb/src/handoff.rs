@@ -103,7 +103,11 @@ impl Buffer {
     }
 }
 
-async fn read_range(client: &Client, cfg: &MongoConfig, c: &ChunkSpec) -> Result<Vec<Document>, MongoError> {
+async fn read_range(
+    client: &Client,
+    cfg: &MongoConfig,
+    c: &ChunkSpec,
+) -> Result<Vec<Document>, MongoError> {
     let coll = client.database(&c.db).collection::<Document>(&c.coll);
     let (min, max) = (c.min_bson(), c.max_bson());
     let mut find = coll
@@ -123,7 +127,10 @@ async fn read_range(client: &Client, cfg: &MongoConfig, c: &ChunkSpec) -> Result
     }
     let action = || format!("reading snapshot chunk {} of {}", c.n, c.ns());
     let cursor = find.await.map_err(|e| MongoError::mongo(action(), e))?;
-    cursor.try_collect().await.map_err(|e| MongoError::mongo(action(), e))
+    cursor
+        .try_collect()
+        .await
+        .map_err(|e| MongoError::mongo(action(), e))
 }
 
 /// Reads one chunk, reconciled with the change stream when the handoff is exact.
@@ -131,10 +138,18 @@ async fn read_range(client: &Client, cfg: &MongoConfig, c: &ChunkSpec) -> Result
 /// # Errors
 /// Server errors, and a chunk that changes more than
 /// `snapshot.backfill.max.events` times while it is read (after retries).
-pub async fn read_chunk(client: &Client, cfg: &MongoConfig, c: &ChunkSpec) -> Result<ChunkData, MongoError> {
+pub async fn read_chunk(
+    client: &Client,
+    cfg: &MongoConfig,
+    c: &ChunkSpec,
+) -> Result<ChunkData, MongoError> {
     if cfg.handoff == Handoff::AtLeastOnce {
         let docs = read_range(client, cfg, c).await?;
-        return Ok(ChunkData { docs, high: None, replayed: 0 });
+        return Ok(ChunkData {
+            docs,
+            high: None,
+            replayed: 0,
+        });
     }
     let mut last_err = None;
     for attempt in 0..3 {
@@ -167,18 +182,35 @@ impl From<MongoError> for ReadError {
     }
 }
 
-async fn open_coll_stream(client: &Client, c: &ChunkSpec, what: &str) -> Result<mongodb::change_stream::ChangeStream<Document>, MongoError> {
+async fn open_coll_stream(
+    client: &Client,
+    c: &ChunkSpec,
+    what: &str,
+) -> Result<mongodb::change_stream::ChangeStream<Document>, MongoError> {
     let coll = client.database(&c.db).collection::<Document>(&c.coll);
     let cs = coll
         .watch()
         .full_document(mongodb::options::FullDocumentType::UpdateLookup)
         .max_await_time(Duration::from_millis(100))
         .await
-        .map_err(|e| MongoError::mongo(format!("opening the {what} change stream of chunk {} of {}", c.n, c.ns()), e))?;
+        .map_err(|e| {
+            MongoError::mongo(
+                format!(
+                    "opening the {what} change stream of chunk {} of {}",
+                    c.n,
+                    c.ns()
+                ),
+                e,
+            )
+        })?;
     Ok(cs.with_type::<Document>())
 }
 
-fn time_of(cs: &mongodb::change_stream::ChangeStream<Document>, c: &ChunkSpec, what: &str) -> Result<Timestamp, MongoError> {
+fn time_of(
+    cs: &mongodb::change_stream::ChangeStream<Document>,
+    c: &ChunkSpec,
+    what: &str,
+) -> Result<Timestamp, MongoError> {
     cs.resume_token()
         .as_ref()
         .and_then(token_doc)
@@ -187,7 +219,11 @@ fn time_of(cs: &mongodb::change_stream::ChangeStream<Document>, c: &ChunkSpec, w
         .ok_or_else(|| MongoError::Fatal(format!("the {what} watermark of chunk {} of {} has no decodable cluster time; use snapshot.handoff=at_least_once with this server", c.n, c.ns())))
 }
 
-async fn read_exact(client: &Client, cfg: &MongoConfig, c: &ChunkSpec) -> Result<ChunkData, ReadError> {
+async fn read_exact(
+    client: &Client,
+    cfg: &MongoConfig,
+    c: &ChunkSpec,
+) -> Result<ChunkData, ReadError> {
     let mut low = open_coll_stream(client, c, "low watermark").await?;
     let mut buf = Buffer::default();
     for d in read_range(client, cfg, c).await? {
@@ -200,13 +236,17 @@ async fn read_exact(client: &Client, cfg: &MongoConfig, c: &ChunkSpec) -> Result
     let mut replayed = 0usize;
     let started = Instant::now();
     loop {
-        let next = low
-            .next_if_any()
-            .await
-            .map_err(|e| MongoError::mongo(format!("replaying changes into chunk {} of {}", c.n, c.ns()), e))?;
+        let next = low.next_if_any().await.map_err(|e| {
+            MongoError::mongo(
+                format!("replaying changes into chunk {} of {}", c.n, c.ns()),
+                e,
+            )
+        })?;
         match next {
             Some(ev) => {
-                let Ok(t) = ev.get_timestamp("clusterTime") else { continue };
+                let Ok(t) = ev.get_timestamp("clusterTime") else {
+                    continue;
+                };
                 if bsonx::ts_key(t) > bsonx::ts_key(high) {
                     break;
                 }
@@ -214,7 +254,12 @@ async fn read_exact(client: &Client, cfg: &MongoConfig, c: &ChunkSpec) -> Result
                 if op == "invalidate" {
                     break;
                 }
-                let Some(id) = ev.get_document("documentKey").ok().and_then(|k| k.get("_id")).cloned() else {
+                let Some(id) = ev
+                    .get_document("documentKey")
+                    .ok()
+                    .and_then(|k| k.get("_id"))
+                    .cloned()
+                else {
                     continue;
                 };
                 if !bsonx::in_range(&id, &min, &max) {
@@ -247,5 +292,9 @@ async fn read_exact(client: &Client, cfg: &MongoConfig, c: &ChunkSpec) -> Result
             }
         }
     }
-    Ok(ChunkData { docs: buf.into_docs(), high: Some(high), replayed })
+    Ok(ChunkData {
+        docs: buf.into_docs(),
+        high: Some(high),
+        replayed,
+    })
 }

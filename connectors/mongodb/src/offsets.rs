@@ -65,8 +65,12 @@ pub fn gen_of(o: &OffsetMap) -> u64 {
 /// `Some(high)` when the chunk offset records a finished chunk of `gen`
 /// (`high` is empty for at-least-once chunks).
 pub fn chunk_finished(o: &OffsetMap, gen: u64) -> Option<String> {
-    (gen_of(o) == gen && o.get("done").and_then(Json::as_str) == Some("true"))
-        .then(|| o.get("high").and_then(Json::as_str).unwrap_or_default().to_string())
+    (gen_of(o) == gen && o.get("done").and_then(Json::as_str) == Some("true")).then(|| {
+        o.get("high")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_string()
+    })
 }
 
 #[cfg(test)]
@@ -82,6 +86,9 @@ mod tests {
         let s = stream_offset("{\"_data\":\"82\"}", 1, true);
         assert_eq!(gen_of(&s), 1);
         assert_eq!(s.get("heartbeat"), Some(&json!("true")));
-        assert_eq!(chunk_partition("a", "b", 7), map(json!({"ns": "a.b", "chunk": "7"})));
+        assert_eq!(
+            chunk_partition("a", "b", 7),
+            map(json!({"ns": "a.b", "chunk": "7"}))
+        );
     }
 }

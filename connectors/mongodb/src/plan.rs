@@ -60,7 +60,9 @@ impl ChunkSpec {
 }
 
 fn bound_json(b: &Bson) -> String {
-    Bson::Document(doc! {"v": b.clone()}).into_canonical_extjson().to_string()
+    Bson::Document(doc! {"v": b.clone()})
+        .into_canonical_extjson()
+        .to_string()
 }
 
 /// The stored snapshot plan.
@@ -87,7 +89,10 @@ impl Plan {
 }
 
 /// Namespaces the snapshot copies, in a stable order.
-pub async fn namespaces(client: &Client, cfg: &MongoConfig) -> Result<Vec<(String, String)>, MongoError> {
+pub async fn namespaces(
+    client: &Client,
+    cfg: &MongoConfig,
+) -> Result<Vec<(String, String)>, MongoError> {
     let dbs = if cfg.selection.database.is_empty() {
         client
             .list_database_names()
@@ -106,7 +111,9 @@ pub async fn namespaces(client: &Client, cfg: &MongoConfig) -> Result<Vec<(Strin
             .list_collection_names()
             .filter(doc! {"type": "collection"})
             .await
-            .map_err(|e| MongoError::mongo(format!("listing collections of {db} for the snapshot"), e))?;
+            .map_err(|e| {
+                MongoError::mongo(format!("listing collections of {db} for the snapshot"), e)
+            })?;
         colls.sort();
         for c in colls {
             if cfg.snapshots(&db, &c) {
@@ -119,7 +126,12 @@ pub async fn namespaces(client: &Client, cfg: &MongoConfig) -> Result<Vec<(Strin
 }
 
 /// Split points of one collection (`_id` values, ascending).
-pub async fn split_points(client: &Client, cfg: &MongoConfig, db: &str, coll: &str) -> Result<Vec<Bson>, MongoError> {
+pub async fn split_points(
+    client: &Client,
+    cfg: &MongoConfig,
+    db: &str,
+    coll: &str,
+) -> Result<Vec<Bson>, MongoError> {
     let database = client.database(db);
     let sv = database
         .run_command(doc! {
@@ -139,19 +151,23 @@ pub async fn split_points(client: &Client, cfg: &MongoConfig, db: &str, coll: &s
                 })
                 .collect());
         }
-        Err(e) => tracing::info!(ns = %format!("{db}.{coll}"), error = %e, "splitVector refused; sampling instead"),
+        Err(e) => {
+            tracing::info!(ns = %format!("{db}.{coll}"), error = %e, "splitVector refused; sampling instead")
+        }
     }
     // collStats for the size estimate used by both fallbacks.
     let stats = database
         .run_command(doc! {"collStats": coll})
         .await
         .map_err(|e| MongoError::mongo(format!("reading collStats of {db}.{coll}"), e))?;
-    let num = |k: &str| stats.get(k).and_then(|v| match v {
-        Bson::Int32(i) => Some(f64::from(*i)),
-        Bson::Int64(i) => Some(*i as f64),
-        Bson::Double(d) => Some(*d),
-        _ => None,
-    });
+    let num = |k: &str| {
+        stats.get(k).and_then(|v| match v {
+            Bson::Int32(i) => Some(f64::from(*i)),
+            Bson::Int64(i) => Some(*i as f64),
+            Bson::Double(d) => Some(*d),
+            _ => None,
+        })
+    };
     let count = num("count").unwrap_or(0.0);
     let size = num("size").unwrap_or(0.0);
     let chunks = (size / cfg.chunk_size_bytes).ceil().max(1.0) as i64;
@@ -172,7 +188,11 @@ pub async fn split_points(client: &Client, cfg: &MongoConfig, db: &str, coll: &s
             let mut pts: Vec<Bson> = buckets
                 .iter()
                 .skip(1)
-                .filter_map(|b| b.get_document("_id").ok().and_then(|r| r.get("min").cloned()))
+                .filter_map(|b| {
+                    b.get_document("_id")
+                        .ok()
+                        .and_then(|r| r.get("min").cloned())
+                })
                 .collect();
             pts.sort_by(bsonx::cmp);
             pts.dedup();
@@ -195,7 +215,7 @@ pub async fn split_points(client: &Client, cfg: &MongoConfig, db: &str, coll: &s
         .await
         .map_err(|e| MongoError::mongo(format!("paginating _id of {db}.{coll}"), e))?
     {
-        if i > 0 && i % per_chunk == 0 {
+        if i > 0 && i.is_multiple_of(per_chunk) {
             if let Some(id) = d.get("_id") {
                 pts.push(id.clone());
             }
@@ -207,7 +227,13 @@ pub async fn split_points(client: &Client, cfg: &MongoConfig, db: &str, coll: &s
 
 /// Cuts every selected collection into chunks. `start` is the resume token
 /// (JSON) taken before this call.
-pub async fn make_plan(client: &Client, cfg: &MongoConfig, gen: u64, start: String, reason: &str) -> Result<Plan, MongoError> {
+pub async fn make_plan(
+    client: &Client,
+    cfg: &MongoConfig,
+    gen: u64,
+    start: String,
+    reason: &str,
+) -> Result<Plan, MongoError> {
     let mut chunks = Vec::new();
     for (db, coll) in namespaces(client, cfg).await? {
         let pts = split_points(client, cfg, &db, &coll).await?;
@@ -239,7 +265,13 @@ mod tests {
 
     #[test]
     fn bounds_keep_their_types() {
-        for b in [Bson::MinKey, Bson::MaxKey, Bson::Int64(5), Bson::ObjectId(ObjectId::new()), Bson::String("x".into())] {
+        for b in [
+            Bson::MinKey,
+            Bson::MaxKey,
+            Bson::Int64(5),
+            Bson::ObjectId(ObjectId::new()),
+            Bson::String("x".into()),
+        ] {
             assert_eq!(ChunkSpec::bound(&bound_json(&b)), b);
         }
     }

@@ -29,7 +29,9 @@ fn registry() -> &'static Registry {
 fn with<F: FnOnce(&mut HashMap<String, HashMap<u32, TaskProgress>>)>(f: F) {
     // A poisoned lock only means a panic elsewhere while updating counters;
     // the counters are still usable.
-    let mut g = registry().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut g = registry()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     f(&mut g);
 }
 
@@ -38,7 +40,11 @@ pub fn start(connector: &str, task: u32, total: usize, skipped: usize) {
         r.entry(connector.to_string()).or_default().insert(
             task,
             TaskProgress {
-                phase: if total > skipped { "snapshot" } else { "stream" },
+                phase: if total > skipped {
+                    "snapshot"
+                } else {
+                    "stream"
+                },
                 chunks_total: total,
                 chunks_done: skipped,
                 chunks_skipped: skipped,
@@ -82,14 +88,23 @@ pub fn remove(connector: &str, task: u32) {
 
 /// Aggregated progress of a connector's tasks in this process.
 pub fn get(connector: &str) -> Option<Json> {
-    let r = registry().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let r = registry()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let m = r.get(connector)?;
     let total: usize = m.values().map(|p| p.chunks_total).sum();
     let done: usize = m.values().map(|p| p.chunks_done).sum();
     let skipped: usize = m.values().map(|p| p.chunks_skipped).sum();
     let docs: u64 = m.values().map(|p| p.docs).sum();
-    let elapsed = m.values().map(|p| p.started.elapsed().as_secs_f64()).fold(0.0, f64::max);
-    let rate = if elapsed > 0.0 { docs as f64 / elapsed } else { 0.0 };
+    let elapsed = m
+        .values()
+        .map(|p| p.started.elapsed().as_secs_f64())
+        .fold(0.0, f64::max);
+    let rate = if elapsed > 0.0 {
+        docs as f64 / elapsed
+    } else {
+        0.0
+    };
     let read_this_run = done.saturating_sub(skipped);
     let eta = if done >= total {
         Some(0.0)
@@ -98,7 +113,11 @@ pub fn get(connector: &str) -> Option<Json> {
     } else {
         None
     };
-    let phase = if m.values().any(|p| p.phase == "snapshot") { "snapshot" } else { "stream" };
+    let phase = if m.values().any(|p| p.phase == "snapshot") {
+        "snapshot"
+    } else {
+        "stream"
+    };
     let mut tasks: Vec<Json> = m
         .iter()
         .map(|(id, p)| json!({"id": id, "phase": p.phase, "chunks_done": p.chunks_done, "chunks_total": p.chunks_total, "docs_copied": p.docs}))

@@ -92,7 +92,10 @@ pub fn event_record(
     offset: OffsetMap,
 ) -> Option<SourceRecord> {
     let ns = ev.get_document("ns").ok();
-    let db = ns.and_then(|n| n.get_str("db").ok()).unwrap_or_default().to_string();
+    let db = ns
+        .and_then(|n| n.get_str("db").ok())
+        .unwrap_or_default()
+        .to_string();
     let coll = ns.and_then(|n| n.get_str("coll").ok()).map(str::to_string);
     let op = ev.get_str("operationType").unwrap_or_default().to_string();
     let token = ev.get_document("_id").cloned().unwrap_or_default();
@@ -120,7 +123,10 @@ pub fn event_record(
             key: encode(cfg, &key, cfg.key_format),
             value_schema: value_doc.then(|| schema(cfg.value_format)),
             value,
-            timestamp: ev.get_datetime("wallTime").ok().map(|d| d.timestamp_millis()),
+            timestamp: ev
+                .get_datetime("wallTime")
+                .ok()
+                .map(|d| d.timestamp_millis()),
             headers: headers(&db, &coll_name, &op, "stream", cluster_time),
             ..Default::default()
         },
@@ -128,7 +134,12 @@ pub fn event_record(
 }
 
 /// A record on the heartbeat topic that only carries an offset.
-pub fn marker_record(cfg: &MongoConfig, key: String, partition: OffsetMap, offset: OffsetMap) -> SourceRecord {
+pub fn marker_record(
+    cfg: &MongoConfig,
+    key: String,
+    partition: OffsetMap,
+    offset: OffsetMap,
+) -> SourceRecord {
     SourceRecord {
         source_partition: partition,
         source_offset: offset,

@@ -69,12 +69,20 @@ fn before_change(v: &str) -> FullDocumentBeforeChangeType {
 }
 
 /// Opens the connector's change stream at `start`.
-pub async fn open(client: &Client, cfg: &MongoConfig, start: &Start, await_ms: u64) -> Result<ChangeStream<Document>, mongodb::error::Error> {
+pub async fn open(
+    client: &Client,
+    cfg: &MongoConfig,
+    start: &Start,
+    await_ms: u64,
+) -> Result<ChangeStream<Document>, mongodb::error::Error> {
     let mut pipeline: Vec<Document> = cfg.selection.match_stage().into_iter().collect();
     pipeline.extend(cfg.pipeline.iter().cloned());
     let mut opts = mongodb::options::ChangeStreamOptions::default();
     opts.full_document = cfg.full_document.as_deref().map(full_document);
-    opts.full_document_before_change = cfg.full_document_before_change.as_deref().map(before_change);
+    opts.full_document_before_change = cfg
+        .full_document_before_change
+        .as_deref()
+        .map(before_change);
     opts.max_await_time = Some(Duration::from_millis(await_ms));
     opts.batch_size = (cfg.batch_size > 0).then_some(cfg.batch_size);
     opts.show_expanded_events = cfg.show_expanded_events.then_some(true);
@@ -85,9 +93,22 @@ pub async fn open(client: &Client, cfg: &MongoConfig, start: &Start, await_ms: u
     }
     let cs = match cfg.selection.scope() {
         Scope::Collection(db, c) => {
-            client.database(&db).collection::<Document>(&c).watch().pipeline(pipeline).with_options(opts).await?
+            client
+                .database(&db)
+                .collection::<Document>(&c)
+                .watch()
+                .pipeline(pipeline)
+                .with_options(opts)
+                .await?
         }
-        Scope::Database(db) => client.database(&db).watch().pipeline(pipeline).with_options(opts).await?,
+        Scope::Database(db) => {
+            client
+                .database(&db)
+                .watch()
+                .pipeline(pipeline)
+                .with_options(opts)
+                .await?
+        }
         Scope::Cluster => client.watch().pipeline(pipeline).with_options(opts).await?,
     };
     Ok(cs.with_type::<Document>())
@@ -96,13 +117,18 @@ pub async fn open(client: &Client, cfg: &MongoConfig, start: &Start, await_ms: u
 /// The current position of the change stream: the postBatchResumeToken of an
 /// empty stream opened now.
 pub async fn current_token(client: &Client, cfg: &MongoConfig) -> Result<Document, MongoError> {
-    let cs = open(client, cfg, &Start::Now, 10)
-        .await
-        .map_err(|e| MongoError::mongo("opening a change stream to read the current position", e))?;
+    let cs = open(client, cfg, &Start::Now, 10).await.map_err(|e| {
+        MongoError::mongo("opening a change stream to read the current position", e)
+    })?;
     cs.resume_token()
         .as_ref()
         .and_then(token_doc)
-        .ok_or_else(|| MongoError::Fatal("the server returned no postBatchResumeToken; MongoDB 4.0.7 or newer is required".into()))
+        .ok_or_else(|| {
+            MongoError::Fatal(
+                "the server returned no postBatchResumeToken; MongoDB 4.0.7 or newer is required"
+                    .into(),
+            )
+        })
 }
 
 /// A chunk's reconciliation window: stream events for a key in
@@ -139,21 +165,37 @@ impl Skip {
 
     /// Whether a snapshot chunk already reflects this event.
     pub fn reflected(&mut self, ev: &Document) -> bool {
-        let Some(max_high) = self.max_high else { return false };
-        let Ok(t) = ev.get_timestamp("clusterTime") else { return false };
+        let Some(max_high) = self.max_high else {
+            return false;
+        };
+        let Ok(t) = ev.get_timestamp("clusterTime") else {
+            return false;
+        };
         if bsonx::ts_key(t) > max_high {
             // Past every high watermark: nothing can match any more.
             self.ranges.clear();
             self.max_high = None;
             return false;
         }
-        let Some(id) = ev.get_document("documentKey").ok().and_then(|k| k.get("_id")) else {
+        let Some(id) = ev
+            .get_document("documentKey")
+            .ok()
+            .and_then(|k| k.get("_id"))
+        else {
             return false;
         };
-        let Ok(ns) = ev.get_document("ns") else { return false };
-        let (db, coll) = (ns.get_str("db").unwrap_or_default(), ns.get_str("coll").unwrap_or_default());
+        let Ok(ns) = ev.get_document("ns") else {
+            return false;
+        };
+        let (db, coll) = (
+            ns.get_str("db").unwrap_or_default(),
+            ns.get_str("coll").unwrap_or_default(),
+        );
         self.ranges.iter().any(|r| {
-            r.db == db && r.coll == coll && bsonx::ts_key(t) <= bsonx::ts_key(r.high) && bsonx::in_range(id, &r.min, &r.max)
+            r.db == db
+                && r.coll == coll
+                && bsonx::ts_key(t) <= bsonx::ts_key(r.high)
+                && bsonx::in_range(id, &r.min, &r.max)
         })
     }
 }
@@ -171,7 +213,10 @@ pub fn backoff(attempt: u32) -> Duration {
 pub enum Ended {
     Cancelled,
     /// The start token is gone from the oplog; `from` is the lost token.
-    HistoryLost { from: Option<Document>, error: String },
+    HistoryLost {
+        from: Option<Document>,
+        error: String,
+    },
 }
 
 pub struct Streamer<'a> {
@@ -205,7 +250,8 @@ impl Streamer<'_> {
             _ => None,
         };
         let mut attempt = 0u32;
-        let heartbeat = (self.cfg.heartbeat_interval_ms > 0).then(|| Duration::from_millis(self.cfg.heartbeat_interval_ms));
+        let heartbeat = (self.cfg.heartbeat_interval_ms > 0)
+            .then(|| Duration::from_millis(self.cfg.heartbeat_interval_ms));
         let mut last_emit = Instant::now();
         let mut last_heartbeat_token: Option<Document> = None;
         'open: loop {
@@ -215,7 +261,12 @@ impl Streamer<'_> {
             };
             let mut cs = match opened {
                 Ok(cs) => cs,
-                Err(e) if is_history_lost(&e) => return Ok(Ended::HistoryLost { from: last, error: e.to_string() }),
+                Err(e) if is_history_lost(&e) => {
+                    return Ok(Ended::HistoryLost {
+                        from: last,
+                        error: e.to_string(),
+                    })
+                }
                 Err(e) if is_resumable(&e) => {
                     let d = backoff(attempt);
                     tracing::warn!(connector = %self.cfg.name, error = %e, attempt, delay_ms = d.as_millis() as u64, "opening the change stream failed with a resumable error; retrying");
@@ -255,13 +306,21 @@ impl Streamer<'_> {
                                 continue;
                             }
                             let Some(t) = token else { continue };
-                            let off = offsets::stream_offset(&bsonx::token_json(&t), self.gen, false);
-                            if let Some(r) = records::event_record(self.cfg, &ev, &self.partition, off) {
+                            let off =
+                                offsets::stream_offset(&bsonx::token_json(&t), self.gen, false);
+                            if let Some(r) =
+                                records::event_record(self.cfg, &ev, &self.partition, off)
+                            {
                                 batch.push(r);
                             }
                         }
                         Ok(None) => break,
-                        Err(e) if is_history_lost(&e) => return Ok(Ended::HistoryLost { from: last, error: e.to_string() }),
+                        Err(e) if is_history_lost(&e) => {
+                            return Ok(Ended::HistoryLost {
+                                from: last,
+                                error: e.to_string(),
+                            })
+                        }
                         Err(e) if is_resumable(&e) => {
                             if !batch.is_empty() && !self.send(std::mem::take(&mut batch)).await {
                                 return Ok(Ended::Cancelled);
@@ -286,9 +345,16 @@ impl Streamer<'_> {
                     // Idle: publish the postBatchResumeToken so the offset keeps up.
                     if let Some(pbrt) = cs.resume_token().as_ref().and_then(token_doc) {
                         last = Some(pbrt.clone());
-                        if last_emit.elapsed() >= every && last_heartbeat_token.as_ref() != Some(&pbrt) {
+                        if last_emit.elapsed() >= every
+                            && last_heartbeat_token.as_ref() != Some(&pbrt)
+                        {
                             let tj = bsonx::token_json(&pbrt);
-                            let rec = records::marker_record(self.cfg, tj.clone(), self.partition.clone(), offsets::stream_offset(&tj, self.gen, true));
+                            let rec = records::marker_record(
+                                self.cfg,
+                                tj.clone(),
+                                self.partition.clone(),
+                                offsets::stream_offset(&tj, self.gen, true),
+                            );
                             if !self.send(vec![rec]).await {
                                 return Ok(Ended::Cancelled);
                             }
@@ -306,7 +372,9 @@ impl Streamer<'_> {
     }
 
     fn in_selection(&self, ev: &Document) -> bool {
-        let Ok(ns) = ev.get_document("ns") else { return true };
+        let Ok(ns) = ev.get_document("ns") else {
+            return true;
+        };
         let db = ns.get_str("db").unwrap_or_default();
         self.cfg.selection.matches(db, ns.get_str("coll").ok())
     }

@@ -773,23 +773,17 @@ fn apply_stage_with_vars(
             Ok(out)
         }
         "$project" => {
+            // Only expression-valued fields are computed; numbers/bools are
+            // inclusion/exclusion flags handled by `project`.
             let mut computed = Document::new();
             for (k, v) in stage_doc(name, spec)? {
-                match v {
-                    Bson::String(_) | Bson::Document(_) | Bson::Array(_) => {
-                        computed.insert(k, eval_expr(&root, v, vars)?);
-                    }
-                    _ => {
-                        computed.insert(k, v.clone());
-                    }
+                if matches!(v, Bson::String(_) | Bson::Document(_) | Bson::Array(_)) {
+                    computed.insert(k, eval_expr(&root, v, vars)?);
                 }
             }
             let mut d = crate::query::project(&doc, &strip_computed(stage_doc(name, spec)?))?;
             for (k, v) in computed {
-                if !matches!(
-                    v,
-                    Bson::Boolean(_) | Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_)
-                ) {
+                if !matches!(v, Bson::Undefined) {
                     d.insert(k, v);
                 }
             }

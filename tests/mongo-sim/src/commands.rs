@@ -68,6 +68,17 @@ pub fn run(
     };
     let _guard =
         crate::bsonutil::exec_context(let_vars.as_ref(), cmd.get_document("collation").ok());
+    // A stepped-down node serves reads only to clients that allow secondaries.
+    if st.stepped_down && matches!(name, "find" | "aggregate" | "count" | "distinct") {
+        let mode = cmd
+            .get_document("$readPreference")
+            .ok()
+            .and_then(|r| r.get_str("mode").ok())
+            .unwrap_or("primary");
+        if mode == "primary" {
+            return Err(CmdError::new(13435, "not primary and secondaryOk=false"));
+        }
+    }
     run_inner(shared, st, ctx, name, db, cmd)
 }
 

@@ -93,7 +93,7 @@ pub struct ServerHandle {
     port: u16,
     uri: String,
     shared: Arc<Shared>,
-    accept: tokio::task::JoinHandle<()>,
+    accept: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl ServerHandle {
@@ -108,9 +108,18 @@ impl ServerHandle {
         &self.shared
     }
     /// Stop accepting, close all connections and wait for the accept loop.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.shared.cancel.cancel();
-        let _ = self.accept.await;
+        if let Some(a) = self.accept.take() {
+            let _ = a.await;
+        }
+    }
+}
+
+/// Dropping the handle without `shutdown` still stops every task.
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.shared.cancel.cancel();
     }
 }
 
@@ -161,7 +170,7 @@ impl Server {
             port,
             uri,
             shared,
-            accept,
+            accept: Some(accept),
         })
     }
 }

@@ -458,3 +458,160 @@ async fn split_large_events() {
         .any(|f| f.contains_key("fullDocumentBeforeChange")));
     t.shutdown().await;
 }
+
+#[tokio::test]
+async fn unknown_resume_tokens() {
+    let t = Target::new().await;
+    if !t.sim_only("simulator resume-token format") {
+        return;
+    }
+    let coll = t
+        .client
+        .database(&unique_db("tokens"))
+        .collection::<Document>("c");
+    let mut cs = coll.watch().await.unwrap();
+    coll.insert_one(doc! {"_id": 1}).await.unwrap();
+    let tok = next_event(&mut cs).await.id;
+    coll.insert_one(doc! {"_id": 2}).await.unwrap();
+    // Same format, a cluster time inside the window that no event has.
+    let data: String = mongodb::bson::to_document(&tok)
+        .unwrap()
+        .get_str("_data")
+        .unwrap()
+        .to_string();
+    // A token in the future is accepted (the stream waits for it).
+    let future = format!("{}FFFFFFF0{}", &data[..10], &data[18..]);
+    coll.watch()
+        .resume_after(
+            mongodb::bson::from_document::<mongodb::change_stream::event::ResumeToken>(
+                doc! {"_data": future},
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let code = |e: &mongodb::error::Error| match *e.kind {
+        mongodb::error::ErrorKind::Command(ref c) => c.code,
+        _ => 0,
+    };
+    // A past time that matches no event: 280 ChangeStreamFatalError inside
+    // the window, 286 ChangeStreamHistoryLost before it.
+    let past = format!("{}00000001{}", &data[..10], &data[18..]);
+    let err2 = coll
+        .watch()
+        .resume_after(
+            mongodb::bson::from_document::<mongodb::change_stream::event::ResumeToken>(
+                doc! {"_data": past},
+            )
+            .unwrap(),
+        )
+        .await;
+    if let Err(e) = err2 {
+        assert!(code(&e) == 280 || code(&e) == 286, "{e}");
+    }
+    let bad = coll
+        .watch()
+        .resume_after(
+            mongodb::bson::from_document::<mongodb::change_stream::event::ResumeToken>(
+                doc! {"_data": "not-a-token"},
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(&bad), 260);
+    t.shutdown().await;
+}
+
+#[tokio::test]
+async fn aggregation_stages_and_stats() {
+    let t = Target::new().await;
+    let dbn = unique_db("agg");
+    let coll = t.client.database(&dbn).collection::<Document>("c");
+    let docs: Vec<Document> = (0..100)
+        .map(|i| doc! {"_id": i, "g": i % 3, "v": i})
+        .collect();
+    coll.insert_many(docs).await.unwrap();
+    let run = |p: Vec<Document>| {
+        let coll = coll.clone();
+        async move {
+            coll.aggregate(p)
+                .await
+                .unwrap()
+                .try_collect::<Vec<_>>()
+                .await
+                .unwrap()
+        }
+    };
+    let sample = run(vec![doc! {"$sample": {"size": 10}}]).await;
+    assert_eq!(sample.len(), 10);
+    let buckets = run(vec![
+        doc! {"$bucketAuto": {"groupBy": "$_id", "buckets": 4}},
+    ])
+    .await;
+    assert_eq!(buckets.len(), 4);
+    let counted: i32 = buckets.iter().map(|b| b.get_i32("count").unwrap()).sum();
+    assert_eq!(counted, 100);
+    let groups = run(vec![
+        doc! {"$group": {"_id": "$g", "n": {"$sum": 1}, "max": {"$max": "$v"}}},
+        doc! {"$sort": {"_id": 1}},
+    ])
+    .await;
+    assert_eq!(groups.len(), 3);
+    assert_eq!(groups[0].get_i32("n"), Ok(34));
+    assert_eq!(groups[0].get_i32("max"), Ok(99));
+    let stats = run(vec![doc! {"$collStats": {"storageStats": {}}}]).await;
+    let ss = stats[0].get_document("storageStats").unwrap();
+    let count = match ss.get("count") {
+        Some(Bson::Int32(n)) => *n as i64,
+        Some(Bson::Int64(n)) => *n,
+        other => panic!("count {other:?}"),
+    };
+    assert_eq!(count, 100);
+    let ds = t
+        .client
+        .database(&dbn)
+        .run_command(doc! {"dataSize": format!("{dbn}.c")})
+        .await
+        .unwrap();
+    assert!(ds.get("size").is_some());
+    t.shutdown().await;
+}
+
+#[tokio::test]
+async fn legacy_op_query_handshake() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = Target::new().await;
+    let Some(sim) = t.sim.as_ref() else {
+        println!("skipping legacy_op_query_handshake: needs the simulator's port");
+        return;
+    };
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", sim.port()))
+        .await
+        .unwrap();
+    let mut q = Vec::new();
+    doc! {"isMaster": 1}.to_writer(&mut q).unwrap();
+    let mut body = Vec::new();
+    body.extend_from_slice(&0i32.to_le_bytes()); // flags
+    body.extend_from_slice(b"admin.$cmd\0");
+    body.extend_from_slice(&0i32.to_le_bytes()); // skip
+    body.extend_from_slice(&(-1i32).to_le_bytes()); // return
+    body.extend_from_slice(&q);
+    let mut msg = Vec::new();
+    msg.extend_from_slice(&((16 + body.len()) as i32).to_le_bytes());
+    msg.extend_from_slice(&7i32.to_le_bytes());
+    msg.extend_from_slice(&0i32.to_le_bytes());
+    msg.extend_from_slice(&2004i32.to_le_bytes());
+    msg.extend_from_slice(&body);
+    s.write_all(&msg).await.unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).await.unwrap();
+    let mut rest = vec![0u8; i32::from_le_bytes(len) as usize - 4];
+    s.read_exact(&mut rest).await.unwrap();
+    assert_eq!(i32::from_le_bytes(rest[4..8].try_into().unwrap()), 7); // responseTo
+    assert_eq!(i32::from_le_bytes(rest[8..12].try_into().unwrap()), 1); // OP_REPLY
+    let reply = Document::from_reader(&rest[32..]).unwrap();
+    assert_eq!(reply.get_bool("ismaster"), Ok(true));
+    assert!(reply.get_str("setName").is_ok());
+    t.shutdown().await;
+}
