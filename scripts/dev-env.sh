@@ -19,7 +19,8 @@
 #       -> export KAFKA_BOOTSTRAP=127.0.0.1:9092
 #   mongo-sim (if the crate builds)       27017, replica set rs0
 #       -> export MONGODB_URI=mongodb://127.0.0.1:27017/?replicaSet=rs0
-#   schema registry                       (placeholder, see SCHEMA REGISTRY below)
+#   Apicurio schema registry (Java >= 21) 8081, Confluent API /apis/ccompat/v7
+#       -> export SCHEMA_REGISTRY_URL=http://127.0.0.1:8081/apis/ccompat/v7
 #
 # Environment:
 #   CONNECTD_DEV_DIR      state dir (default: <repo>/.dev-env, gitignored)
@@ -266,18 +267,14 @@ mongo_down() {
 }
 
 # ---------------------------------------------------------------------------
-# SCHEMA REGISTRY (placeholder, later issue): Apicurio Registry 3.x from Maven
-# Central (io.apicurio:apicurio-registry-app:<ver>:tar.gz:all, Confluent API at
-# /apis/ccompat/v7), see /work/shared/reference/performance-anchors.md §2(f).
-# Implement registry_up/registry_down/registry_env like the mongo-sim block:
-# cache under $CONNECTD_CACHE/apicurio-<ver>, state/PID/log under
-# $STATE_DIR/schema-registry, port 8081, export
-# SCHEMA_REGISTRY_URL=http://127.0.0.1:8081/apis/ccompat/v7
+# SCHEMA REGISTRY: Apicurio Registry 3.x from Maven Central, in memory, on
+# 127.0.0.1:8081 (SCHEMA_REGISTRY_PORT); registry_up/registry_down/registry_env
+# live in lib/registry.sh. `env` prints
+# export SCHEMA_REGISTRY_URL=http://127.0.0.1:8081/apis/ccompat/v7
 # ---------------------------------------------------------------------------
 
-registry_up() { :; }
-registry_down() { :; }
-registry_env() { :; }
+# shellcheck source-path=SCRIPTDIR source=lib/registry.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/registry.sh"
 
 # ---------------------------------------------------------------------------
 

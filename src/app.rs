@@ -304,7 +304,6 @@ pub async fn start(
         Arc::clone(&offsets),
         Arc::clone(&status),
         reconfigure_tx,
-        cancel.child_token(),
     );
     let herder = ConnectHerder::new(HerderParts {
         worker,

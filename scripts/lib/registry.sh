@@ -39,7 +39,7 @@ registry_fetch() {
   [[ -f $REGISTRY_HOME/.complete ]] && return 0
   need_cmd mvn "install Maven (apt-get install maven)"
   need_cmd java "install a JDK 17 (apt-get install openjdk-17-jdk-headless)"
-  local tmp="$REGISTRY_HOME.tmp.$$" mvnlog="$REGISTRY_HOME.mvn.log" archive
+  local tmp="$REGISTRY_HOME.tmp.$$" mvnlog="$REGISTRY_HOME.mvn.log" archive archives
   rm -rf "$tmp"
   mkdir -p "$tmp/dl"
   log "registry: fetching Apicurio Registry $APICURIO_VERSION with Maven into $REGISTRY_HOME (first run only, ~160 MB)"
@@ -50,8 +50,9 @@ registry_fetch() {
     rm -rf "$tmp"
     die "registry: Maven could not fetch io.apicurio:apicurio-registry-app:$APICURIO_VERSION (log: $mvnlog)"
   fi
-  archive=$(ls "$tmp"/dl/apicurio-registry-app-*.tar.gz 2>/dev/null | head -n1)
-  [[ -n $archive ]] || die "registry: Maven produced no apicurio-registry-app archive in $tmp/dl"
+  archives=("$tmp"/dl/apicurio-registry-app-*.tar.gz)
+  archive=${archives[0]}
+  [[ -f $archive ]] || die "registry: Maven produced no apicurio-registry-app archive in $tmp/dl"
   tar xzf "$archive" -C "$tmp" || die "registry: could not unpack $archive"
   rm -rf "$tmp/dl"
   [[ -f $tmp/quarkus-run.jar ]] || die "registry: $archive has no quarkus-run.jar"

@@ -273,8 +273,7 @@ impl ConnectHerder {
             }
             self.reconcile().await;
         }
-        self.worker.stop_all().await;
-        self.worker.flush_status().await;
+        self.worker.shutdown().await;
     }
 
     async fn handle_event(&self, ev: ConfigEvent) {
@@ -409,13 +408,18 @@ impl ConnectHerder {
             .map(|(id, _)| id.clone())
             .collect();
         if !to_stop.is_empty() {
-            // Revoked or re-configured tasks report UNASSIGNED only when they
-            // no longer run here at all.
-            let (restart, revoke): (Vec<TaskId>, Vec<TaskId>) =
+            // Tasks revoked from this worker report UNASSIGNED; tasks that are
+            // re-configured or whose task set shrank or was deleted do not
+            // (their status moves on, or the leader tombstones it).
+            let (restart, gone): (Vec<TaskId>, Vec<TaskId>) =
                 to_stop.into_iter().partition(|id| wanted.contains_key(id));
-            self.worker.stop_tasks(&revoke, true).await;
+            let (removed, revoked): (Vec<TaskId>, Vec<TaskId>) = gone
+                .into_iter()
+                .partition(|id| id.task >= snap.task_count(&id.connector));
+            self.worker.stop_tasks(&revoked, true).await;
+            self.worker.stop_tasks(&removed, false).await;
             self.worker.stop_tasks(&restart, false).await;
-            for id in revoke.iter().chain(restart.iter()) {
+            for id in revoked.iter().chain(removed.iter()).chain(restart.iter()) {
                 st.tasks.remove(id);
             }
         }
@@ -489,6 +493,8 @@ impl ConnectHerder {
                 .start_connector(&req.connector, &props, snap.target_state(&req.connector))
                 .await;
             st.connectors.insert(req.connector.clone(), props.clone());
+            // A (re)started connector is asked for task configs, as Java does.
+            st.reconfigure.insert(req.connector.clone());
         }
         if req.include_tasks {
             let statuses: HashMap<u32, State> = self
@@ -904,11 +910,22 @@ impl Herder for ConnectHerder {
 
     async fn connector_progress(&self, name: &str) -> HerderResult<Progress> {
         let info = self.state_info(name)?;
-        Ok(serde_json::json!({
+        let mut out = serde_json::json!({
             "name": name,
             "state": info.connector.state,
             "tasks": info.tasks.len(),
-        }))
+        });
+        // Plugin-specific progress (e.g. MongoDB snapshot chunks), from the
+        // tasks running in this worker.
+        let hook = self
+            .snapshot_connector(name)
+            .ok()
+            .and_then(|c| c.get("connector.class").and_then(|k| self.plugins.connector(k)))
+            .and_then(|p| p.progress);
+        if let (Some(extra), Some(obj)) = (hook.and_then(|f| f(name)), out.as_object_mut()) {
+            obj.insert("progress".into(), extra);
+        }
+        Ok(out)
     }
 
     async fn plugins(&self, connectors_only: bool) -> Vec<PluginInfo> {

@@ -68,6 +68,8 @@ enum StatusUpdate {
     Topic(TopicStatus),
     /// Answered once every earlier update is written.
     Barrier(tokio::sync::oneshot::Sender<()>),
+    /// Ends the writer after every earlier update is written.
+    Close,
 }
 
 struct RunningConnector {
@@ -132,13 +134,9 @@ impl Worker {
         offsets: Arc<OffsetStore>,
         status: Arc<StatusStore>,
         reconfigure_tx: mpsc::Sender<String>,
-        cancel: CancellationToken,
     ) -> Arc<Worker> {
         let (status_tx, status_rx) = mpsc::channel(4096);
-        spawn_named(
-            "status-writer",
-            status_writer(Arc::clone(&status), status_rx, cancel),
-        );
+        spawn_named("status-writer", status_writer(Arc::clone(&status), status_rx));
         Arc::new(Worker {
             settings,
             plugins: Plugins::get(),
@@ -251,7 +249,9 @@ impl Worker {
     ) {
         match target {
             TargetState::Started => {
-                if rc.started {
+                // A FAILED connector stays failed until it is restarted
+                // (restart replaces the instance), as in the Java worker.
+                if rc.started || rc.failed {
                     return;
                 }
                 let props = match self.resolve(raw) {
@@ -598,14 +598,16 @@ impl Worker {
         }
     }
 
-    /// Stops everything (worker shutdown).
-    pub async fn stop_all(&self) {
+    /// Stops everything, writes the final statuses and ends the status writer.
+    pub async fn shutdown(&self) {
         let ids = self.running_tasks();
         self.stop_tasks(&ids, true).await;
         let names: Vec<String> = self.connectors.lock().await.keys().cloned().collect();
         for n in names {
             self.stop_connector(&n, true).await;
         }
+        self.flush_status().await;
+        let _ = self.status_tx.send(StatusUpdate::Close).await;
     }
 
     pub fn status_store(&self) -> &Arc<StatusStore> {
@@ -649,29 +651,23 @@ impl TaskListener for TaskStatusListener {
     }
 }
 
-async fn status_writer(
-    status: Arc<StatusStore>,
-    mut rx: mpsc::Receiver<StatusUpdate>,
-    cancel: CancellationToken,
-) {
-    loop {
-        let update = tokio::select! {
-            u = rx.recv() => match u { Some(u) => u, None => return },
-            _ = cancel.cancelled() => {
-                // Drain what is queued so the final UNASSIGNED records land.
-                match rx.try_recv() { Ok(u) => u, Err(_) => return }
-            }
-        };
+/// Writes status updates in order. It is not tied to the worker's
+/// cancellation token: the UNASSIGNED records written while tasks stop at
+/// shutdown must still land, so it ends on [`StatusUpdate::Close`] (sent by
+/// [`Worker::shutdown`]) or when the worker is dropped.
+async fn status_writer(status: Arc<StatusStore>, mut rx: mpsc::Receiver<StatusUpdate>) {
+    while let Some(update) = rx.recv().await {
         let update = match update {
             StatusUpdate::Barrier(tx) => {
                 let _ = tx.send(());
                 continue;
             }
+            StatusUpdate::Close => return,
             u => u,
         };
         for attempt in 0..5 {
             let r = match &update {
-                StatusUpdate::Barrier(_) => Ok(()),
+                StatusUpdate::Barrier(_) | StatusUpdate::Close => Ok(()),
                 StatusUpdate::Connector(n, s, true) => {
                     status.put_connector_safe(n, s.clone()).await
                 }

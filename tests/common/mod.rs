@@ -3,6 +3,8 @@
 //! and out-of-process workers, a minimal HTTP client and a topic reader.
 #![allow(dead_code)]
 
+pub mod mongo;
+
 pub mod java;
 
 use std::collections::BTreeMap;

@@ -1,12 +1,15 @@
 //! Converters between Connect data and Kafka bytes, under the Java class
 //! names users already configure: `JsonConverter`, `StringConverter`,
-//! `ByteArrayConverter`, and the worker's default header converter
+//! `ByteArrayConverter`, Confluent's `AvroConverter` (with a schema registry
+//! client, [`registry`]), and the worker's default header converter
 //! `SimpleHeaderConverter`.
 
+pub mod avro;
 mod byte_array;
 mod cache;
 pub mod json;
 mod number;
+pub mod registry;
 mod simple_header;
 mod string;
 pub mod values;
@@ -15,6 +18,7 @@ use connect_api::config::{ConfigKey, ConfigType, Default as ConfigDefault, Impor
 use connect_api::plugin::{ConverterPlugin, HeaderConverterPlugin};
 use connect_api::{ConfigDef, Converter, HeaderConverter, Props};
 
+pub use avro::AvroConverter;
 pub use byte_array::ByteArrayConverter;
 pub use json::JsonConverter;
 pub use simple_header::SimpleHeaderConverter;
@@ -65,6 +69,9 @@ fn new_byte_array() -> Box<dyn Converter> {
 fn new_byte_array_header() -> Box<dyn HeaderConverter> {
     Box::new(ByteArrayConverter)
 }
+fn new_avro() -> Box<dyn Converter> {
+    Box::new(AvroConverter::new())
+}
 fn new_simple_header() -> Box<dyn HeaderConverter> {
     Box::new(SimpleHeaderConverter)
 }
@@ -94,6 +101,13 @@ pub fn converter_plugins() -> Vec<ConverterPlugin> {
             new: new_byte_array,
             new_header: Some(new_byte_array_header),
         },
+        ConverterPlugin {
+            class: "io.confluent.connect.avro.AvroConverter",
+            aliases: &["AvroConverter", "Avro"],
+            version: VERSION,
+            new: new_avro,
+            new_header: None,
+        },
     ]
 }
 
@@ -116,7 +130,11 @@ mod tests {
     fn plugins_are_listed_under_java_names() {
         let classes: Vec<&str> = converter_plugins().iter().map(|p| p.class).collect();
         assert!(classes.contains(&"org.apache.kafka.connect.json.JsonConverter"));
-        assert!(converter_plugins().iter().all(|p| p.new_header.is_some()));
+        assert!(classes.contains(&"io.confluent.connect.avro.AvroConverter"));
+        assert!(converter_plugins()
+            .iter()
+            .filter(|p| p.class != "io.confluent.connect.avro.AvroConverter")
+            .all(|p| p.new_header.is_some()));
         let h = header_converter_plugins();
         assert_eq!(
             h[0].class,

@@ -47,6 +47,16 @@
 //! With `snapshot.handoff=at_least_once` steps 1, 3 and 4 are skipped: the
 //! stream replays everything since the plan's start token, so changes made
 //! during the copy may be published twice (never lost).
+//!
+//! # Restarts
+//!
+//! A chunk that a crashed run had partly (or fully, but uncommitted)
+//! published is re-read at-least-once: its earlier read records cannot be
+//! retracted, so a document deleted between the two reads is only removed
+//! downstream if the stream publishes the delete — which it does, because
+//! such a chunk gets no skip range and the stream replays its changes since
+//! the plan's start token. A task commits a marker listing its chunks before
+//! it publishes any chunk record, which is how a later run knows.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -138,12 +148,16 @@ async fn read_range(
 /// # Errors
 /// Server errors, and a chunk that changes more than
 /// `snapshot.backfill.max.events` times while it is read (after retries).
+///
+/// `at_least_once` forces the cheap read (no watermarks) for a chunk that an
+/// earlier run may have partly published (see the module doc, "Restarts").
 pub async fn read_chunk(
     client: &Client,
     cfg: &MongoConfig,
     c: &ChunkSpec,
+    at_least_once: bool,
 ) -> Result<ChunkData, MongoError> {
-    if cfg.handoff == Handoff::AtLeastOnce {
+    if at_least_once || cfg.handoff == Handoff::AtLeastOnce {
         let docs = read_range(client, cfg, c).await?;
         return Ok(ChunkData {
             docs,

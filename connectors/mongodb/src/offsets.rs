@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | change stream | `{"ns": <offset.partition.name or hosts/db.coll>}` | `{"_id": "<resume token JSON>", "gen": g}` (+ `"heartbeat": "true"`) |
 //! | snapshot plan | `{"ns": <same>, "snapshot": "plan"}` | `{"plan": "<plan JSON>", "gen": g}` |
+//! | a task's snapshot run | `{"ns": <same>, "snapshot": "task-<i>"}` | `{"gen": g, "chunks": "<n,n,...>"}` |
 //! | one chunk | `{"ns": "db.coll", "chunk": "<n>"}` | `{"gen": g, "done": "false", "copy": "true"}` while copying, `{"gen": g, "done": "true", "high": "<secs>:<inc>"}` once finished |
 //!
 //! The stream offset keeps the official connector's `_id` field (a resume
@@ -28,6 +29,16 @@ pub fn stream_partition(name: &str) -> OffsetMap {
 
 pub fn plan_partition(name: &str) -> OffsetMap {
     map(json!({"ns": name, "snapshot": "plan"}))
+}
+
+/// Written (and committed) by a task before it emits any chunk record, so
+/// that a later run knows which chunks may have been partly published.
+pub fn task_partition(name: &str, index: u32) -> OffsetMap {
+    map(json!({"ns": name, "snapshot": format!("task-{index}")}))
+}
+
+pub fn task_offset(gen: u64, chunks: &str) -> OffsetMap {
+    map(json!({"gen": gen, "chunks": chunks}))
 }
 
 pub fn chunk_partition(db: &str, coll: &str, n: usize) -> OffsetMap {

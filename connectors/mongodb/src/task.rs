@@ -14,7 +14,7 @@
 //! chunk already reflects; task 0 reads the other tasks' chunk offsets until
 //! all are done.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,6 +41,10 @@ use crate::progress;
 use crate::records;
 use crate::spawn::spawn_named;
 use crate::stream::{self, Ended, Item, Skip, SkipRange, Start, Streamer};
+
+/// Task indexes whose snapshot markers are read at start (tasks.max above
+/// this loses the partly-published detection for the extra tasks' chunks).
+const MAX_TASK_MARKERS: u32 = 64;
 
 #[derive(Default)]
 pub struct MongoSourceTask {
@@ -299,6 +303,65 @@ impl Driver {
         if !self.send(vec![plan_rec]).await {
             return Ok(HashMap::new());
         }
+        // Chunks an earlier run of any task may have partly published: a
+        // re-read cannot retract those records, and a document deleted
+        // between the two reads would stay in the topic if the stream
+        // skipped its delete. Such chunks are read at-least-once instead (no
+        // skip range: the stream replays their changes since the plan's start).
+        let task_parts: Vec<_> = (0..MAX_TASK_MARKERS)
+            .map(|i| offsets::task_partition(&self.cfg.offset_partition_name, i))
+            .collect();
+        let mut earlier: HashSet<usize> = HashSet::new();
+        let markers = self
+            .offsets
+            .offsets(&task_parts)
+            .await
+            .map_err(|e| fatal("reading task snapshot markers", e))?;
+        for o in markers.into_iter().flatten() {
+            if offsets::gen_of(&o) == p.gen {
+                let list = o.get("chunks").and_then(|v| v.as_str()).unwrap_or_default();
+                earlier.extend(
+                    list.split(',')
+                        .filter_map(|n| n.trim().parse::<usize>().ok()),
+                );
+            }
+        }
+        let mine_list: Vec<String> = mine.iter().map(|c| c.n.to_string()).collect();
+        let mine_list = mine_list.join(",");
+        let task_part = offsets::task_partition(&self.cfg.offset_partition_name, self.index);
+        let task_rec = records::marker_record(
+            &self.cfg,
+            format!("{{\"task\":{}}}", self.index),
+            task_part.clone(),
+            offsets::task_offset(p.gen, &mine_list),
+        );
+        if !self.send(vec![task_rec]).await {
+            return Ok(HashMap::new());
+        }
+        // Wait until that marker is committed, so that no chunk record can
+        // be published without a later run knowing about it.
+        let mut waited = false;
+        loop {
+            let o = self
+                .offsets
+                .offset(&task_part)
+                .await
+                .map_err(|e| fatal("reading the task snapshot marker", e))?;
+            if o.as_ref().is_some_and(|o| {
+                offsets::gen_of(o) == p.gen
+                    && o.get("chunks").and_then(|v| v.as_str()) == Some(mine_list.as_str())
+            }) {
+                break;
+            }
+            if !waited {
+                tracing::info!(connector = %self.connector, task = self.task_id, "waiting for the snapshot start marker to be committed (one offset flush)");
+                waited = true;
+            }
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Ok(HashMap::new()),
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
         let parts: Vec<_> = mine
             .iter()
             .map(|c| offsets::chunk_partition(&c.db, &c.coll, c.n))
@@ -319,6 +382,15 @@ impl Driver {
             .map(|(c, _)| c.clone())
             .collect();
         let skipped = mine.len() - pending.len();
+        let reread: HashSet<usize> = pending
+            .iter()
+            .map(|c| c.n)
+            .filter(|n| earlier.contains(n))
+            .collect();
+        if !reread.is_empty() {
+            tracing::warn!(connector = %self.connector, task = self.task_id, chunks = reread.len(), "re-reading chunks an earlier run had started; their changes since the plan's start are replayed by the stream (at-least-once for these chunks)");
+        }
+        let reread = Arc::new(reread);
         progress::start(&self.connector, self.task_id, mine.len(), skipped);
         tracing::info!(connector = %self.connector, task = self.task_id, gen = p.gen, chunks = mine.len(), already_done = skipped, "snapshot starting");
         let workers = self.cfg.snapshot_parallelism.min(pending.len());
@@ -334,6 +406,7 @@ impl Driver {
                 gen: p.gen,
                 queue: queue.clone(),
                 highs: highs.clone(),
+                reread: reread.clone(),
                 tx: self.tx.clone(),
                 cancel: self.cancel.clone(),
             };
@@ -438,6 +511,7 @@ struct ChunkWorker {
     gen: u64,
     queue: Arc<Mutex<VecDeque<ChunkSpec>>>,
     highs: Arc<Mutex<HashMap<usize, Option<Timestamp>>>>,
+    reread: Arc<HashSet<usize>>,
     tx: mpsc::Sender<Item>,
     cancel: CancellationToken,
 }
@@ -456,7 +530,7 @@ impl ChunkWorker {
             let Some(c) = next else { return Ok(()) };
             let data = tokio::select! {
                 _ = self.cancel.cancelled() => return Ok(()),
-                r = handoff::read_chunk(&self.client, &self.cfg, &c) => r?,
+                r = handoff::read_chunk(&self.client, &self.cfg, &c, self.reread.contains(&c.n)) => r?,
             };
             let part = offsets::chunk_partition(&c.db, &c.coll, c.n);
             let count = data.docs.len() as u64;

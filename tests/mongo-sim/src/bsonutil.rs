@@ -286,8 +286,53 @@ pub fn num_mul(a: &Bson, b: &Bson) -> Option<Bson> {
 }
 
 /// Approximate size of a document when serialised (exact via to_vec).
+///
+/// Computed from the BSON layout rather than by serialising: it runs for
+/// every document written and every batch built, so it must not allocate.
 pub fn doc_size(d: &Document) -> usize {
-    bson::to_vec(d).map(|v| v.len()).unwrap_or(0)
+    5 + d
+        .iter()
+        .map(|(k, v)| 2 + k.len() + value_size(v))
+        .sum::<usize>()
+}
+
+fn array_size(a: &[Bson]) -> usize {
+    5 + a
+        .iter()
+        .enumerate()
+        .map(|(i, v)| 2 + decimal_digits(i) + value_size(v))
+        .sum::<usize>()
+}
+
+fn decimal_digits(mut i: usize) -> usize {
+    let mut n = 1;
+    while i >= 10 {
+        i /= 10;
+        n += 1;
+    }
+    n
+}
+
+fn value_size(v: &Bson) -> usize {
+    match v {
+        Bson::Double(_) | Bson::Int64(_) | Bson::DateTime(_) | Bson::Timestamp(_) => 8,
+        Bson::Int32(_) => 4,
+        Bson::Decimal128(_) => 16,
+        Bson::String(s) | Bson::Symbol(s) | Bson::JavaScriptCode(s) => 5 + s.len(),
+        Bson::Document(d) => doc_size(d),
+        Bson::Array(a) => array_size(a),
+        Bson::Binary(b) => {
+            // Subtype 2 (old binary) carries an extra inner length.
+            let extra = if u8::from(b.subtype) == 2 { 4 } else { 0 };
+            5 + extra + b.bytes.len()
+        }
+        Bson::ObjectId(_) => 12,
+        Bson::Boolean(_) => 1,
+        Bson::Null | Bson::Undefined | Bson::MinKey | Bson::MaxKey => 0,
+        Bson::RegularExpression(r) => r.pattern.len() + 1 + r.options.len() + 1,
+        Bson::JavaScriptCodeWithScope(c) => 4 + 5 + c.code.len() + doc_size(&c.scope),
+        Bson::DbPointer(_) => 5 + 12 + 16,
+    }
 }
 
 /// Shape a value as MongoDB prints it in error messages (relaxed JSON-ish).
@@ -346,5 +391,45 @@ fn cmp_str(x: &str, y: &str) -> Ordering {
         x.to_lowercase().cmp(&y.to_lowercase())
     } else {
         x.as_bytes().cmp(y.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    #[test]
+    fn doc_size_matches_serialised_length() {
+        let d = doc! {
+            "_id": bson::oid::ObjectId::new(), "s": "héllo", "i": 1, "l": 2i64, "f": 1.5,
+            "a": [1, "x", {"y": null}, [true]], "d": {"t": bson::Timestamp{time: 1, increment: 2}},
+            "b": bson::Binary{subtype: bson::spec::BinarySubtype::Generic, bytes: vec![1, 2, 3]},
+            "r": bson::Regex{pattern: "a+".into(), options: "i".into()}, "dt": bson::DateTime::now(),
+            "big": (0..12).map(Bson::Int32).collect::<Vec<_>>(),
+        };
+        assert_eq!(doc_size(&d), bson::to_vec(&d).unwrap().len());
+    }
+
+    #[test]
+    fn canonical_order_across_types() {
+        let mut v = [
+            Bson::Boolean(false),
+            Bson::String("a".into()),
+            Bson::Int64(2),
+            Bson::Double(1.5),
+            Bson::Null,
+            Bson::MinKey,
+            Bson::MaxKey,
+            Bson::Document(doc! {}),
+        ];
+        v.sort_by(cmp_bson);
+        assert_eq!(v[0], Bson::MinKey);
+        assert_eq!(v[1], Bson::Null);
+        assert_eq!(v[2], Bson::Double(1.5));
+        assert_eq!(v[3], Bson::Int64(2));
+        assert_eq!(v[4], Bson::String("a".into()));
+        assert_eq!(v[7], Bson::MaxKey);
+        assert!(bson_eq(&Bson::Int32(3), &Bson::Double(3.0)));
     }
 }

@@ -28,6 +28,7 @@ async fn pymongo_suite() {
         Command::new("python3")
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", script])
             .env("MONGODB_URI", &uri)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("MONGO_SIM", if is_sim { "1" } else { "0" })
             .output()
     })

@@ -6,8 +6,6 @@
 //! it. Encoding straight from Connect values avoids an intermediate Avro
 //! value tree, which matters at a million records per CPU-second scale.
 
-use std::sync::Arc;
-
 use connect_api::data::logical;
 use connect_api::{ConnectError, ConnectResult, Schema, SchemaRef, SchemaType, Struct, Value};
 use serde_json::Value as J;
@@ -83,7 +81,11 @@ impl Encoder<'_> {
                 (Primitive::Boolean, Value::Boolean(b)) => out.push(u8::from(*b)),
                 (
                     Primitive::Int,
-                    Value::Int8(_) | Value::Int16(_) | Value::Int32(_) | Value::Date(_) | Value::Time(_),
+                    Value::Int8(_)
+                    | Value::Int16(_)
+                    | Value::Int32(_)
+                    | Value::Date(_)
+                    | Value::Time(_),
                 ) => {
                     write_long(out, int_of(value).ok_or_else(mismatch)?);
                 }
@@ -102,14 +104,15 @@ impl Encoder<'_> {
                 _ => return Err(mismatch()),
             },
             (AvroSchema::Enum(e), Value::String(s)) => {
-                let idx = e
-                    .symbols
-                    .iter()
-                    .position(|x| x == s)
-                    .ok_or_else(|| data_err(format!("\"{s}\" is not a symbol of enum {}", e.name)))?;
+                let idx = e.symbols.iter().position(|x| x == s).ok_or_else(|| {
+                    data_err(format!("\"{s}\" is not a symbol of enum {}", e.name))
+                })?;
                 write_long(out, idx as i64);
             }
-            (AvroSchema::Fixed(f), Value::Bytes(b) | Value::Decimal(connect_api::data::Decimal { unscaled: b, .. })) => {
+            (
+                AvroSchema::Fixed(f),
+                Value::Bytes(b) | Value::Decimal(connect_api::data::Decimal { unscaled: b, .. }),
+            ) => {
                 if b.len() != f.size {
                     return Err(data_err(format!(
                         "Fixed {} needs {} bytes, got {}",
@@ -271,7 +274,9 @@ impl Encoder<'_> {
                 Primitive::Float => {
                     out.extend_from_slice(&(d.as_f64().ok_or_else(bad)? as f32).to_le_bytes())
                 }
-                Primitive::Double => out.extend_from_slice(&d.as_f64().ok_or_else(bad)?.to_le_bytes()),
+                Primitive::Double => {
+                    out.extend_from_slice(&d.as_f64().ok_or_else(bad)?.to_le_bytes())
+                }
                 Primitive::String => write_bytes(out, d.as_str().ok_or_else(bad)?.as_bytes()),
                 Primitive::Bytes => {
                     write_bytes(out, &d.as_str().and_then(bytes_from_json).ok_or_else(bad)?)
@@ -383,7 +388,9 @@ fn branch_matches(member: &AvroSchema, cs: &Schema) -> bool {
         AvroSchema::Record(r) => {
             cs.schema_type == T::Struct && cs.name.as_deref().is_none_or(|n| n == r.name)
         }
-        AvroSchema::Ref(n) => cs.schema_type == T::Struct && cs.name.as_deref().is_none_or(|x| x == n),
+        AvroSchema::Ref(n) => {
+            cs.schema_type == T::Struct && cs.name.as_deref().is_none_or(|x| x == n)
+        }
         AvroSchema::Union(_) => false,
     }
 }
@@ -451,7 +458,8 @@ impl<'a> Reader<'a> {
         let n = if n < 0 {
             // A negative count is followed by the block's byte size.
             self.long()?;
-            n.checked_neg().ok_or_else(|| data_err("Invalid Avro block count"))?
+            n.checked_neg()
+                .ok_or_else(|| data_err("Invalid Avro block count"))?
         } else {
             n
         };
@@ -460,7 +468,12 @@ impl<'a> Reader<'a> {
 }
 
 impl Decoder<'_> {
-    pub fn read(&self, r: &mut Reader<'_>, cs: &SchemaRef, avro: &AvroSchema) -> ConnectResult<Value> {
+    pub fn read(
+        &self,
+        r: &mut Reader<'_>,
+        cs: &SchemaRef,
+        avro: &AvroSchema,
+    ) -> ConnectResult<Value> {
         let avro = avro.resolve(self.names);
         let v = match avro {
             AvroSchema::Union(members) => {
@@ -473,10 +486,12 @@ impl Decoder<'_> {
                     return Ok(Value::Null);
                 }
                 if is_union_schema(cs) {
-                    let name = self.config.union_member_field_name(member.resolve(self.names));
-                    let f = cs
-                        .field(&name)
-                        .ok_or_else(|| data_err(format!("Did not find matching union field {name}")))?;
+                    let name = self
+                        .config
+                        .union_member_field_name(member.resolve(self.names));
+                    let f = cs.field(&name).ok_or_else(|| {
+                        data_err(format!("Did not find matching union field {name}"))
+                    })?;
                     let inner = self.read(r, &f.schema, member)?;
                     let mut s = Struct::new(cs.clone());
                     s.values[f.index] = inner;
@@ -488,7 +503,8 @@ impl Decoder<'_> {
                 Primitive::Null => Value::Null,
                 Primitive::Boolean => Value::Boolean(r.take(1)?[0] != 0),
                 Primitive::Int => {
-                    let i = i32::try_from(r.long()?).map_err(|_| data_err("Avro int out of range"))?;
+                    let i =
+                        i32::try_from(r.long()?).map_err(|_| data_err("Avro int out of range"))?;
                     match cs.schema_type {
                         // Java's Integer.byteValue()/shortValue() truncate.
                         SchemaType::Int8 => Value::Int8(i as i8),
@@ -621,9 +637,4 @@ impl Decoder<'_> {
         }
         Ok(Value::Map(out))
     }
-}
-
-/// Shared helper for tests and the converter: a Connect schema as `Arc`.
-pub fn arc(s: Schema) -> SchemaRef {
-    Arc::new(s)
 }

@@ -24,7 +24,9 @@
 use std::sync::Arc;
 
 use connect_api::data::logical;
-use connect_api::{ConnectError, ConnectResult, Schema, SchemaBuilder, SchemaRef, SchemaType, Value};
+use connect_api::{
+    ConnectError, ConnectResult, Schema, SchemaBuilder, SchemaRef, SchemaType, Value,
+};
 use serde_json::{Map, Value as J};
 
 use super::schema::{split_name, AvroSchema, Enum, Field, Fixed, Names, Primitive, Props, Record};
@@ -144,6 +146,8 @@ fn non_optional(s: &Schema) -> Schema {
     s
 }
 
+// Method names mirror Java's AvroData (`fromConnectSchema`, `toConnectSchema`).
+#[allow(clippy::wrong_self_convention)]
 impl AvroDataConfig {
     /// The Avro schema for a Connect schema (Java's `fromConnectSchema`).
     pub fn from_connect_schema(&self, schema: &Schema) -> ConnectResult<AvroSchema> {
@@ -443,7 +447,9 @@ impl BaseKind {
                 default,
                 props,
             })),
-            BaseKind::Fixed { name, size } => AvroSchema::Fixed(Arc::new(Fixed { name, size, props })),
+            BaseKind::Fixed { name, size } => {
+                AvroSchema::Fixed(Arc::new(Fixed { name, size, props }))
+            }
         }
     }
 }
@@ -616,6 +622,7 @@ struct ToConnectContext<'a> {
 /// immutable schemas cannot express.
 const MAX_DEPTH: usize = 64;
 
+#[allow(clippy::wrong_self_convention)]
 impl AvroDataConfig {
     /// The Connect schema for a writer schema (Java's `toConnectSchema`).
     /// `version` is the registry version, used when the schema carries no
@@ -627,7 +634,9 @@ impl AvroDataConfig {
         version: Option<i32>,
     ) -> ConnectResult<SchemaRef> {
         let mut ctx = ToConnectContext { names, depth: 0 };
-        Ok(Arc::new(self.to_connect(avro, false, None, version, &mut ctx)?))
+        Ok(Arc::new(
+            self.to_connect(avro, false, None, version, &mut ctx)?,
+        ))
     }
 
     fn to_connect(
@@ -674,7 +683,9 @@ impl AvroDataConfig {
                     (Some("int8"), None) => SchemaBuilder::int8(),
                     (Some("int16"), None) => SchemaBuilder::int16(),
                     (Some(_), None) => {
-                        return Err(data_err("Connect type annotation for Avro int field is null"))
+                        return Err(data_err(
+                            "Connect type annotation for Avro int field is null",
+                        ))
                     }
                 },
                 Primitive::Long => match logical_type {
@@ -688,16 +699,17 @@ impl AvroDataConfig {
                     ))
                 }
             },
-            AvroSchema::Fixed(f) => {
-                bytes_builder(avro, logical_type)?.parameter(CONNECT_AVRO_FIXED_SIZE_PROP, f.size.to_string())
-            }
+            AvroSchema::Fixed(f) => bytes_builder(avro, logical_type)?
+                .parameter(CONNECT_AVRO_FIXED_SIZE_PROP, f.size.to_string()),
             AvroSchema::Array(items, _) => {
                 let items = items.resolve(ctx.names);
                 match items {
                     AvroSchema::Record(entry) if is_map_entry(entry) => {
-                        let (Some(k), Some(v), 2) =
-                            (entry.field(KEY_FIELD), entry.field(VALUE_FIELD), entry.fields.len())
-                        else {
+                        let (Some(k), Some(v), 2) = (
+                            entry.field(KEY_FIELD),
+                            entry.field(VALUE_FIELD),
+                            entry.fields.len(),
+                        ) else {
                             return Err(data_err("Found map encoded as array of key-value pairs, but array elements do not match the expected format."));
                         };
                         // Java converts key and value as top-level schemas.
@@ -725,7 +737,10 @@ impl AvroDataConfig {
                 for f in &r.fields {
                     if self.connect_meta_data {
                         if let Some(doc) = &f.doc {
-                            b = b.parameter(format!("{AVRO_FIELD_DOC_PREFIX_PROP}{}", f.name), doc.clone());
+                            b = b.parameter(
+                                format!("{AVRO_FIELD_DOC_PREFIX_PROP}{}", f.name),
+                                doc.clone(),
+                            );
                         }
                     }
                     let fs = self.to_connect(&f.schema, false, f.default.as_ref(), None, ctx)?;
@@ -738,10 +753,14 @@ impl AvroDataConfig {
                 let (_, simple) = split_name(&e.name);
                 if self.connect_meta_data {
                     if let Some(doc) = &e.doc {
-                        b = b.parameter(format!("{AVRO_ENUM_DOC_PREFIX_PROP}{simple}"), doc.clone());
+                        b = b
+                            .parameter(format!("{AVRO_ENUM_DOC_PREFIX_PROP}{simple}"), doc.clone());
                     }
                     if let Some(d) = &e.default {
-                        b = b.parameter(format!("{AVRO_ENUM_DEFAULT_PREFIX_PROP}{simple}"), d.clone());
+                        b = b.parameter(
+                            format!("{AVRO_ENUM_DEFAULT_PREFIX_PROP}{simple}"),
+                            d.clone(),
+                        );
                     }
                 }
                 b = b.parameter(AVRO_TYPE_ENUM, e.name.clone());
@@ -803,11 +822,15 @@ impl AvroDataConfig {
         if self.connect_meta_data {
             if let Some(params) = avro.prop(CONNECT_PARAMETERS_PROP) {
                 let obj = params.as_object().ok_or_else(|| {
-                    data_err(format!("Expected JSON object for schema parameters but found: {params}"))
+                    data_err(format!(
+                        "Expected JSON object for schema parameters but found: {params}"
+                    ))
                 })?;
                 for (k, v) in obj {
                     let v = v.as_str().ok_or_else(|| {
-                        data_err(format!("Expected schema parameter values to be strings but found: {v}"))
+                        data_err(format!(
+                            "Expected schema parameter values to be strings but found: {v}"
+                        ))
                     })?;
                     schema.parameters.insert(k.clone(), v.to_string());
                 }
@@ -866,7 +889,10 @@ impl AvroDataConfig {
     /// Java's `unionMemberFieldName` for an Avro member.
     pub fn union_member_field_name(&self, member: &AvroSchema) -> String {
         match member {
-            AvroSchema::Record(_) | AvroSchema::Enum(_) | AvroSchema::Fixed(_) | AvroSchema::Ref(_) => {
+            AvroSchema::Record(_)
+            | AvroSchema::Enum(_)
+            | AvroSchema::Fixed(_)
+            | AvroSchema::Ref(_) => {
                 let full = member.full_name().unwrap_or_default();
                 if self.enhanced_schema_support {
                     full.to_string()
@@ -940,7 +966,12 @@ fn default_from_avro(
     names: &Names,
     cfg: &AvroDataConfig,
 ) -> ConnectResult<Value> {
-    let bad = || data_err(format!("Invalid default value {d} for {}", avro.type_name()));
+    let bad = || {
+        data_err(format!(
+            "Invalid default value {d} for {}",
+            avro.type_name()
+        ))
+    };
     if d.is_null() {
         return Ok(Value::Null);
     }
@@ -972,7 +1003,10 @@ fn default_from_avro(
                 (SchemaType::Map, AvroSchema::Record(entry)) => {
                     // A MapEntry array default: [[k, v], ...] as Connect writes it.
                     let ks = schema.key_schema.as_ref().ok_or_else(bad)?;
-                    let (kf, vf) = (entry.field(KEY_FIELD).ok_or_else(bad)?, entry.field(VALUE_FIELD).ok_or_else(bad)?);
+                    let (kf, vf) = (
+                        entry.field(KEY_FIELD).ok_or_else(bad)?,
+                        entry.field(VALUE_FIELD).ok_or_else(bad)?,
+                    );
                     let mut out = Vec::with_capacity(arr.len());
                     for pair in arr {
                         let pair = pair.as_array().filter(|p| p.len() == 2).ok_or_else(bad)?;
@@ -995,7 +1029,12 @@ fn default_from_avro(
             let obj = d.as_object().ok_or_else(bad)?;
             Value::Map(
                 obj.iter()
-                    .map(|(k, v)| Ok((Value::String(k.clone()), default_from_avro(vs, values, v, names, cfg)?)))
+                    .map(|(k, v)| {
+                        Ok((
+                            Value::String(k.clone()),
+                            default_from_avro(vs, values, v, names, cfg)?,
+                        ))
+                    })
                     .collect::<ConnectResult<_>>()?,
             )
         }
@@ -1004,7 +1043,9 @@ fn default_from_avro(
             let schema_ref = Arc::new(schema.clone());
             let mut s = connect_api::Struct::new(schema_ref);
             for af in &r.fields {
-                let Some(cf) = schema.field(&af.name) else { continue };
+                let Some(cf) = schema.field(&af.name) else {
+                    continue;
+                };
                 let fv = match obj.get(&af.name) {
                     Some(j) => default_from_avro(&cf.schema, &af.schema, j, names, cfg)?,
                     None => Value::Null,

@@ -232,7 +232,8 @@ impl JsonWriter<'_> {
     }
 
     fn json(&mut self, v: &J) {
-        self.out.push_str(&serde_json::to_string(v).unwrap_or_default());
+        self.out
+            .push_str(&serde_json::to_string(v).unwrap_or_default());
     }
 
     fn props(&mut self, props: &Props) {
@@ -503,14 +504,18 @@ fn parse_node(
             }
             match ty {
                 "array" => {
-                    let items = obj.get("items").ok_or_else(|| perr("array without items"))?;
+                    let items = obj
+                        .get("items")
+                        .ok_or_else(|| perr("array without items"))?;
                     Ok(AvroSchema::Array(
                         Box::new(parse_node(items, space, names, defining)?),
                         props_of(obj),
                     ))
                 }
                 "map" => {
-                    let values = obj.get("values").ok_or_else(|| perr("map without values"))?;
+                    let values = obj
+                        .get("values")
+                        .ok_or_else(|| perr("map without values"))?;
                     Ok(AvroSchema::Map(
                         Box::new(parse_node(values, space, names, defining)?),
                         props_of(obj),
