@@ -46,15 +46,21 @@ async fn create(w: &TestWorker, name: &str, config: &Json) {
 
 async fn running(w: &TestWorker, name: &str, tasks: usize) {
     eventually(Duration::from_secs(60), || async {
-        let (code, body) = w.call("GET", &format!("/connectors/{name}/status"), None).await;
+        let (code, body) = w
+            .call("GET", &format!("/connectors/{name}/status"), None)
+            .await;
         code == 200
-            && body["tasks"].as_array().is_some_and(|t| t.len() == tasks && t.iter().all(|t| t["state"] == "RUNNING"))
+            && body["tasks"]
+                .as_array()
+                .is_some_and(|t| t.len() == tasks && t.iter().all(|t| t["state"] == "RUNNING"))
     })
     .await;
 }
 
 async fn progress(w: &TestWorker, name: &str) -> Json {
-    w.call("GET", &format!("/connectors/{name}/progress"), None).await.1
+    w.call("GET", &format!("/connectors/{name}/progress"), None)
+        .await
+        .1
 }
 
 async fn snapshot_finished(w: &TestWorker, name: &str) -> Json {
@@ -62,7 +68,10 @@ async fn snapshot_finished(w: &TestWorker, name: &str) -> Json {
     for _ in 0..600 {
         last = progress(w, name).await;
         let p = &last["progress"];
-        if p["chunks_total"].as_u64().is_some_and(|t| t > 0) && p["chunks_done"] == p["chunks_total"] && p["phase"] == "stream" {
+        if p["chunks_total"].as_u64().is_some_and(|t| t > 0)
+            && p["chunks_done"] == p["chunks_total"]
+            && p["phase"] == "stream"
+        {
             return last;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -94,9 +103,15 @@ async fn snapshot_with_concurrent_writes_two_tasks() {
         tokio::spawn(async move {
             let mut k = 0i64;
             while !stop.load(Ordering::SeqCst) {
-                let c = client.database(&db).collection::<Document>(["a", "b", "c"][k as usize % 3]);
-                c.insert_one(doc! {"_id": format!("new-{k:06}"), "n": -1, "v": k}).await.unwrap();
-                c.update_one(doc! {"n": (k * 7) % 1500}, doc! {"$inc": {"v": 1}}).await.unwrap();
+                let c = client
+                    .database(&db)
+                    .collection::<Document>(["a", "b", "c"][k as usize % 3]);
+                c.insert_one(doc! {"_id": format!("new-{k:06}"), "n": -1, "v": k})
+                    .await
+                    .unwrap();
+                c.update_one(doc! {"n": (k * 7) % 1500}, doc! {"$inc": {"v": 1}})
+                    .await
+                    .unwrap();
                 if k % 5 == 0 {
                     c.delete_one(doc! {"n": (k * 13) % 1500 + 1}).await.unwrap();
                 }
@@ -128,7 +143,11 @@ async fn snapshot_with_concurrent_writes_two_tasks() {
     let writes = writer.await.unwrap();
     let total = done["progress"]["chunks_total"].as_u64().unwrap();
     assert!(total >= 9, "expected several chunks per collection: {done}");
-    assert_eq!(done["progress"]["tasks"].as_array().map(Vec::len), Some(2), "{done}");
+    assert_eq!(
+        done["progress"]["tasks"].as_array().map(Vec::len),
+        Some(2),
+        "{done}"
+    );
 
     for c in colls {
         let topic = format!("{prefix}.{db}.{c}");
@@ -142,7 +161,10 @@ async fn snapshot_with_concurrent_writes_two_tasks() {
             }
         }
         let dups: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-        assert!(dups.is_empty(), "{topic}: published twice at the handoff: {dups:?}");
+        assert!(
+            dups.is_empty(),
+            "{topic}: published twice at the handoff: {dups:?}"
+        );
         assert!(!seen.is_empty(), "{topic}: no concurrent inserts observed");
     }
     eprintln!("snapshot: {total} chunks, 4500 docs + {writes} concurrent write rounds, snapshot phase {elapsed:?}; progress {done}");
@@ -164,19 +186,31 @@ async fn heartbeats_advance_offset_of_idle_collection() {
     let cfg = config(
         &mongo.uri,
         &prefix,
-        &[("database", &db), ("collection", "idle"), ("heartbeat.interval.ms", "300"), ("heartbeat.topic.name", &hb_topic)],
+        &[
+            ("database", &db),
+            ("collection", "idle"),
+            ("heartbeat.interval.ms", "300"),
+            ("heartbeat.topic.name", &hb_topic),
+        ],
     );
     create(&w, &name, &cfg).await;
     running(&w, &name, 1).await;
     let busy = mongo.client.database(&db).collection::<Document>("busy");
     let offset_of = |body: Json| -> Option<String> {
-        body["offsets"].as_array()?.iter().find_map(|o| o["offset"]["_id"].as_str().map(str::to_string))
+        body["offsets"]
+            .as_array()?
+            .iter()
+            .find_map(|o| o["offset"]["_id"].as_str().map(str::to_string))
     };
     let mut tokens = Vec::new();
     for i in 0..40 {
         busy.insert_one(doc! {"i": i}).await.unwrap();
         tokio::time::sleep(Duration::from_millis(250)).await;
-        if let Some(t) = offset_of(w.call("GET", &format!("/connectors/{name}/offsets"), None).await.1) {
+        if let Some(t) = offset_of(
+            w.call("GET", &format!("/connectors/{name}/offsets"), None)
+                .await
+                .1,
+        ) {
             if tokens.last() != Some(&t) {
                 tokens.push(t);
             }
@@ -185,17 +219,31 @@ async fn heartbeats_advance_offset_of_idle_collection() {
             break;
         }
     }
-    assert!(tokens.len() >= 3, "the stored offset did not advance on an idle collection: {tokens:?}");
+    assert!(
+        tokens.len() >= 3,
+        "the stored offset did not advance on an idle collection: {tokens:?}"
+    );
     let hb = try_read_topic(&hb_topic).unwrap_or_default();
-    assert!(hb.len() >= 2 && hb.iter().all(|r| r.value.is_none()), "heartbeat records: {}", hb.len());
-    assert!(try_read_topic(&format!("{prefix}.{db}.idle")).unwrap_or_default().is_empty());
+    assert!(
+        hb.len() >= 2 && hb.iter().all(|r| r.value.is_none()),
+        "heartbeat records: {}",
+        hb.len()
+    );
+    assert!(try_read_topic(&format!("{prefix}.{db}.idle"))
+        .unwrap_or_default()
+        .is_empty());
     w.shutdown().await;
 }
 
 async fn task_state(w: &TestWorker, name: &str) -> (String, String) {
-    let (_, body) = w.call("GET", &format!("/connectors/{name}/status"), None).await;
+    let (_, body) = w
+        .call("GET", &format!("/connectors/{name}/status"), None)
+        .await;
     let t = &body["tasks"][0];
-    (t["state"].as_str().unwrap_or("").to_string(), t["trace"].as_str().unwrap_or("").to_string())
+    (
+        t["state"].as_str().unwrap_or("").to_string(),
+        t["trace"].as_str().unwrap_or("").to_string(),
+    )
 }
 
 /// The stored resume token falls out of the oplog while the worker is down
@@ -217,7 +265,11 @@ async fn expired_resume_token_under_each_policy() {
     let mut dbs = Vec::new();
     for p in policies {
         let db = unique(&format!("exp_{p}")).replace('-', "_");
-        let cfg = config(&mongo.uri, &prefix, &[("database", &db), ("resume.token.expired.policy", p)]);
+        let cfg = config(
+            &mongo.uri,
+            &prefix,
+            &[("database", &db), ("resume.token.expired.policy", p)],
+        );
         create(&w, &format!("{db}-c"), &cfg).await;
         running(&w, &format!("{db}-c"), 1).await;
         dbs.push(db);
@@ -226,12 +278,17 @@ async fn expired_resume_token_under_each_policy() {
     for db in &dbs {
         let c = mongo.client.database(db).collection::<Document>("t");
         for i in 0..10 {
-            c.insert_one(doc! {"_id": format!("before-{i}")}).await.unwrap();
+            c.insert_one(doc! {"_id": format!("before-{i}")})
+                .await
+                .unwrap();
         }
     }
     for db in &dbs {
         let topic = format!("{prefix}.{db}.t");
-        eventually(Duration::from_secs(30), || async { changes(&topic).len() >= 10 }).await;
+        eventually(Duration::from_secs(30), || async {
+            changes(&topic).len() >= 10
+        })
+        .await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await; // offsets flushed
     w.shutdown().await;
@@ -239,7 +296,9 @@ async fn expired_resume_token_under_each_policy() {
     for db in &dbs {
         let c = mongo.client.database(db).collection::<Document>("t");
         for i in 0..20 {
-            c.insert_one(doc! {"_id": format!("gap-{i}")}).await.unwrap();
+            c.insert_one(doc! {"_id": format!("gap-{i}")})
+                .await
+                .unwrap();
         }
         c.delete_one(doc! {"_id": "before-0"}).await.unwrap();
     }
@@ -248,9 +307,16 @@ async fn expired_resume_token_under_each_policy() {
     let w = cluster.start(&[]).await;
     // fail
     let fail = format!("{}-c", dbs[0]);
-    eventually(Duration::from_secs(60), || async { task_state(&w, &fail).await.0 == "FAILED" }).await;
+    eventually(Duration::from_secs(60), || async {
+        task_state(&w, &fail).await.0 == "FAILED"
+    })
+    .await;
     let trace = task_state(&w, &fail).await.1;
-    for needle in ["no longer in the oplog", "resume.token.expired.policy=resnapshot", "resume.token.expired.policy=skip"] {
+    for needle in [
+        "no longer in the oplog",
+        "resume.token.expired.policy=resnapshot",
+        "resume.token.expired.policy=skip",
+    ] {
         assert!(trace.contains(needle), "trace lacks `{needle}`: {trace}");
     }
     // skip: new writes arrive, the gap does not.
@@ -259,18 +325,35 @@ async fn expired_resume_token_under_each_policy() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let c = mongo.client.database(skip_db).collection::<Document>("t");
     for i in 0..5 {
-        c.insert_one(doc! {"_id": format!("after-{i}")}).await.unwrap();
+        c.insert_one(doc! {"_id": format!("after-{i}")})
+            .await
+            .unwrap();
     }
     let topic = format!("{prefix}.{skip_db}.t");
-    eventually(Duration::from_secs(30), || async { fold(&changes(&topic)).keys().filter(|k| k.contains("after-")).count() == 5 }).await;
+    eventually(Duration::from_secs(30), || async {
+        fold(&changes(&topic))
+            .keys()
+            .filter(|k| k.contains("after-"))
+            .count()
+            == 5
+    })
+    .await;
     let got = fold(&changes(&topic));
-    assert!(got.keys().all(|k| !k.contains("gap-")), "skip must not invent the gap's documents");
+    assert!(
+        got.keys().all(|k| !k.contains("gap-")),
+        "skip must not invent the gap's documents"
+    );
     // resnapshot: the topic rebuilds the current state, gap included.
     let re_db = &dbs[2];
     let c = mongo.client.database(re_db).collection::<Document>("t");
-    eventually(Duration::from_secs(60), || async { progress(&w, &format!("{re_db}-c")).await["progress"]["phase"] == "stream" }).await;
+    eventually(Duration::from_secs(60), || async {
+        progress(&w, &format!("{re_db}-c")).await["progress"]["phase"] == "stream"
+    })
+    .await;
     for i in 0..5 {
-        c.insert_one(doc! {"_id": format!("after-{i}")}).await.unwrap();
+        c.insert_one(doc! {"_id": format!("after-{i}")})
+            .await
+            .unwrap();
     }
     // Every current document is republished (gap inserts included). A
     // delete inside the lost window cannot be recovered by any re-snapshot
@@ -285,7 +368,11 @@ async fn expired_resume_token_under_each_policy() {
     .await;
     let got = fold(&changes(&topic));
     let stale: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
-    assert_eq!(stale, vec!["\"before-0\""], "only the document deleted inside the lost window may be stale");
+    assert_eq!(
+        stale,
+        vec!["\"before-0\""],
+        "only the document deleted inside the lost window may be stale"
+    );
     w.shutdown().await;
 }
 
@@ -317,11 +404,34 @@ async fn regex_selection_picks_up_later_collections() {
     insert(&mongo, &db, "keep_late", mixed_docs(30, 50, "l")).await;
     insert(&mongo, &db, "keep_no", mixed_docs(5, 50, "n")).await;
     insert(&mongo, &db, "skip_1", mixed_docs(5, 50, "s2")).await;
-    mongo.client.database(&db).collection::<Document>("keep_1").update_many(doc! {}, doc! {"$set": {"v": 9}}).await.unwrap();
-    converges(&mongo, &format!("{prefix}.{db}.keep_1"), &db, "keep_1", Duration::from_secs(60)).await;
-    converges(&mongo, &format!("{prefix}.{db}.keep_late"), &db, "keep_late", Duration::from_secs(60)).await;
+    mongo
+        .client
+        .database(&db)
+        .collection::<Document>("keep_1")
+        .update_many(doc! {}, doc! {"$set": {"v": 9}})
+        .await
+        .unwrap();
+    converges(
+        &mongo,
+        &format!("{prefix}.{db}.keep_1"),
+        &db,
+        "keep_1",
+        Duration::from_secs(60),
+    )
+    .await;
+    converges(
+        &mongo,
+        &format!("{prefix}.{db}.keep_late"),
+        &db,
+        "keep_late",
+        Duration::from_secs(60),
+    )
+    .await;
     for c in ["skip_1", "keep_no"] {
-        assert!(changes(&format!("{prefix}.{db}.{c}")).is_empty(), "{c} must not be captured");
+        assert!(
+            changes(&format!("{prefix}.{db}.{c}")).is_empty(),
+            "{c} must not be captured"
+        );
     }
     w.shutdown().await;
 }
@@ -363,7 +473,10 @@ async fn kill_9_mid_snapshot_and_mid_stream_loses_nothing() {
     let cluster = Cluster::new();
     let port = 19000 + (std::process::id() % 1000) as u16;
     let base = format!("http://127.0.0.1:{port}");
-    let props = cluster.write_props(&dir, &[("listeners", &base), ("offset.flush.interval.ms", "500")]);
+    let props = cluster.write_props(
+        &dir,
+        &[("listeners", &base), ("offset.flush.interval.ms", "500")],
+    );
     let name = unique("mongo-k9");
     let prefix = unique("p");
     let hb = unique("hb");
@@ -376,10 +489,19 @@ async fn kill_9_mid_snapshot_and_mid_stream_loses_nothing() {
             let c = client.database(&db).collection::<Document>("t");
             let mut k = 0i64;
             while !stop.load(Ordering::SeqCst) {
-                c.insert_one(doc! {"_id": format!("w-{k:06}"), "n": -1, "v": k}).await.unwrap();
-                c.update_one(doc! {"_id": format!("w-{:06}", k / 2)}, doc! {"$inc": {"v": 100}}).await.unwrap();
+                c.insert_one(doc! {"_id": format!("w-{k:06}"), "n": -1, "v": k})
+                    .await
+                    .unwrap();
+                c.update_one(
+                    doc! {"_id": format!("w-{:06}", k / 2)},
+                    doc! {"$inc": {"v": 100}},
+                )
+                .await
+                .unwrap();
                 if k % 7 == 0 {
-                    c.delete_one(doc! {"_id": format!("w-{:06}", k / 3)}).await.unwrap();
+                    c.delete_one(doc! {"_id": format!("w-{:06}", k / 3)})
+                        .await
+                        .unwrap();
                 }
                 k += 1;
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -389,8 +511,13 @@ async fn kill_9_mid_snapshot_and_mid_stream_loses_nothing() {
 
     let up = || async {
         eventually(Duration::from_secs(60), || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-                && http(&base, "GET", "/health", None, "application/json").await.0 == 200
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+                && http(&base, "GET", "/health", None, "application/json")
+                    .await
+                    .0
+                    == 200
         })
         .await;
     };
@@ -409,8 +536,22 @@ async fn kill_9_mid_snapshot_and_mid_stream_loses_nothing() {
         ],
     );
     let body = json!({"name": name, "config": cfg}).to_string();
-    eventually(Duration::from_secs(30), || async { http(&base, "POST", "/connectors", Some(&body), "application/json").await.0 == 201 }).await;
-    eventually(Duration::from_secs(90), || async { chunk_markers(&hb).len() >= 20 }).await;
+    eventually(Duration::from_secs(30), || async {
+        http(
+            &base,
+            "POST",
+            "/connectors",
+            Some(&body),
+            "application/json",
+        )
+        .await
+        .0 == 201
+    })
+    .await;
+    eventually(Duration::from_secs(90), || async {
+        chunk_markers(&hb).len() >= 20
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     w1.kill().expect("kill -9");
     let _ = w1.wait();
@@ -420,20 +561,41 @@ async fn kill_9_mid_snapshot_and_mid_stream_loses_nothing() {
     up().await;
     let mut last = Json::Null;
     for _ in 0..1200 {
-        last = http(&base, "GET", &format!("/connectors/{name}/progress"), None, "application/json").await.1;
+        last = http(
+            &base,
+            "GET",
+            &format!("/connectors/{name}/progress"),
+            None,
+            "application/json",
+        )
+        .await
+        .1;
         let p = &last["progress"];
-        if p["phase"] == "stream" && p["chunks_total"].as_u64().is_some_and(|t| t > 0) && p["chunks_done"] == p["chunks_total"] {
+        if p["phase"] == "stream"
+            && p["chunks_total"].as_u64().is_some_and(|t| t > 0)
+            && p["chunks_done"] == p["chunks_total"]
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let p = &last["progress"];
-    let (total, skipped) = (p["chunks_total"].as_u64().unwrap() as usize, p["chunks_skipped_from_offsets"].as_u64().unwrap() as usize);
+    let (total, skipped) = (
+        p["chunks_total"].as_u64().unwrap() as usize,
+        p["chunks_skipped_from_offsets"].as_u64().unwrap() as usize,
+    );
     let markers = chunk_markers(&hb);
     let rereads: usize = markers.values().map(|c| c - 1).sum();
     assert_eq!(markers.len(), total, "every chunk finished");
-    assert!(skipped >= 1 && skipped <= done_before, "restart skipped {skipped} chunks, {done_before} were done before the kill");
-    assert!(rereads <= done_before - skipped, "re-read {rereads} finished chunks; only the {} uncommitted ones may be", done_before - skipped);
+    assert!(
+        skipped >= 1 && skipped <= done_before,
+        "restart skipped {skipped} chunks, {done_before} were done before the kill"
+    );
+    assert!(
+        rereads <= done_before - skipped,
+        "re-read {rereads} finished chunks; only the {} uncommitted ones may be",
+        done_before - skipped
+    );
 
     // Mid-stream.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -445,7 +607,10 @@ async fn kill_9_mid_snapshot_and_mid_stream_loses_nothing() {
     stop.store(true, Ordering::SeqCst);
     writer.await.unwrap();
     converges(&mongo, &topic, &db, "t", Duration::from_secs(90)).await;
-    let _ = std::process::Command::new("kill").arg("-TERM").arg(w3.id().to_string()).status();
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(w3.id().to_string())
+        .status();
     let _ = w3.wait();
     eprintln!("kill -9: {total} chunks, {done_before} done before the kill, {skipped} skipped on restart, {rereads} re-read; records {}", changes(&topic).len());
 }
@@ -466,7 +631,15 @@ async fn stream_survives_dropped_connections_and_step_down() {
     let w = cluster.start(&[]).await;
     let name = unique("mongo-fp");
     let prefix = unique("p");
-    let cfg = config(&mongo.uri, &prefix, &[("database", &db), ("collection", "t"), ("startup.mode", "copy_existing")]);
+    let cfg = config(
+        &mongo.uri,
+        &prefix,
+        &[
+            ("database", &db),
+            ("collection", "t"),
+            ("startup.mode", "copy_existing"),
+        ],
+    );
     create(&w, &name, &cfg).await;
     running(&w, &name, 1).await;
     snapshot_finished(&w, &name).await;
@@ -479,10 +652,19 @@ async fn stream_survives_dropped_connections_and_step_down() {
             let mut k = 0i64;
             while !stop.load(Ordering::SeqCst) {
                 // Writes fail while the node is stepped down; retry them.
-                while c.insert_one(doc! {"_id": format!("s-{k:05}"), "v": k}).await.is_err() {
+                while c
+                    .insert_one(doc! {"_id": format!("s-{k:05}"), "v": k})
+                    .await
+                    .is_err()
+                {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                let _ = c.update_one(doc! {"_id": format!("s-{:05}", k / 2)}, doc! {"$inc": {"v": 1}}).await;
+                let _ = c
+                    .update_one(
+                        doc! {"_id": format!("s-{:05}", k / 2)},
+                        doc! {"$inc": {"v": 1}},
+                    )
+                    .await;
                 k += 1;
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -500,12 +682,22 @@ async fn stream_survives_dropped_connections_and_step_down() {
         tokio::time::sleep(Duration::from_millis(700)).await;
         // simDropConnections also drops this client's own connection.
         let r = admin.run_command(f.clone()).await;
-        eprintln!("fault {f}: {}", r.map_or_else(|e| e.to_string(), |d| d.to_string()));
+        eprintln!(
+            "fault {f}: {}",
+            r.map_or_else(|e| e.to_string(), |d| d.to_string())
+        );
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::SeqCst);
     writer.await.unwrap();
-    converges(&mongo, &format!("{prefix}.{db}.t"), &db, "t", Duration::from_secs(60)).await;
+    converges(
+        &mongo,
+        &format!("{prefix}.{db}.t"),
+        &db,
+        "t",
+        Duration::from_secs(60),
+    )
+    .await;
     assert_eq!(task_state(&w, &name).await.0, "RUNNING");
     w.shutdown().await;
 }

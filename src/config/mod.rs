@@ -48,6 +48,14 @@ pub(crate) mod test_util {
         }
     }
 
+    /// A config map from literal pairs.
+    pub fn props(pairs: &[(&str, &str)]) -> connect_api::config::Props {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     impl Drop for TempDir {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);

@@ -382,14 +382,7 @@ impl Provider {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::config::test_util::TempDir;
-
-    fn props(pairs: &[(&str, &str)]) -> Props {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::test_util::{props, TempDir};
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         props(pairs)

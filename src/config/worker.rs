@@ -1509,14 +1509,7 @@ fn jaas_to_librdkafka(jaas: &str) -> Result<BTreeMap<String, String>, String> {
 mod tests {
     use super::*;
     use crate::config::providers::{ENV_PROVIDER_CLASS, FILE_PROVIDER_CLASS};
-    use crate::config::test_util::TempDir;
-
-    fn props(pairs: &[(&str, &str)]) -> Props {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::config::test_util::{props, TempDir};
 
     fn distributed(extra: &[(&str, &str)]) -> Props {
         let mut p = props(&[

@@ -920,7 +920,10 @@ impl Herder for ConnectHerder {
         let hook = self
             .snapshot_connector(name)
             .ok()
-            .and_then(|c| c.get("connector.class").and_then(|k| self.plugins.connector(k)))
+            .and_then(|c| {
+                c.get("connector.class")
+                    .and_then(|k| self.plugins.connector(k))
+            })
             .and_then(|p| p.progress);
         if let (Some(extra), Some(obj)) = (hook.and_then(|f| f(name)), out.as_object_mut()) {
             obj.insert("progress".into(), extra);

@@ -136,7 +136,10 @@ impl Worker {
         reconfigure_tx: mpsc::Sender<String>,
     ) -> Arc<Worker> {
         let (status_tx, status_rx) = mpsc::channel(4096);
-        spawn_named("status-writer", status_writer(Arc::clone(&status), status_rx));
+        spawn_named(
+            "status-writer",
+            status_writer(Arc::clone(&status), status_rx),
+        );
         Arc::new(Worker {
             settings,
             plugins: Plugins::get(),

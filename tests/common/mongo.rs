@@ -27,7 +27,9 @@ impl Mongo {
         let (uri, sim) = match std::env::var("MONGODB_URI") {
             Ok(uri) if !uri.is_empty() => (uri, None),
             _ => {
-                let h = mongo_sim::Server::start(mongo_sim::Options::default()).await.expect("start mongo-sim");
+                let h = mongo_sim::Server::start(mongo_sim::Options::default())
+                    .await
+                    .expect("start mongo-sim");
                 (h.uri(), Some(h))
             }
         };
@@ -92,10 +94,15 @@ pub struct Change {
 }
 
 pub fn decode(r: &Rec) -> Change {
-    let key: Json = serde_json::from_str(&r.key_str()).unwrap_or_else(|e| panic!("key is not JSON ({e}): {}", r.key_str()));
+    let key: Json = serde_json::from_str(&r.key_str())
+        .unwrap_or_else(|e| panic!("key is not JSON ({e}): {}", r.key_str()));
     let id = key.get("_id").cloned().unwrap_or(Json::Null).to_string();
     let Some(v) = r.value_str() else {
-        return Change { id, op: "tombstone".into(), doc: None };
+        return Change {
+            id,
+            op: "tombstone".into(),
+            doc: None,
+        };
     };
     let v: Json = serde_json::from_str(&v).expect("value is JSON");
     let op = if v["_id"]["copyingData"] == Json::Bool(true) {
@@ -108,7 +115,11 @@ pub fn decode(r: &Rec) -> Change {
 }
 
 pub fn changes(topic: &str) -> Vec<Change> {
-    try_read_topic(topic).unwrap_or_default().iter().map(decode).collect()
+    try_read_topic(topic)
+        .unwrap_or_default()
+        .iter()
+        .map(decode)
+        .collect()
 }
 
 /// The state rebuilt from a topic: last write wins, deletes remove.
@@ -139,9 +150,22 @@ pub async fn converges(mongo: &Mongo, topic: &str, db: &str, coll: &str, timeout
             return;
         }
         if start.elapsed() > timeout {
-            let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).take(5).collect();
-            let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).take(5).collect();
-            let differ: Vec<_> = want.iter().filter(|(k, v)| got.get(*k).is_some_and(|g| g != *v)).map(|(k, v)| (k, v, got.get(k))).take(3).collect();
+            let missing: Vec<_> = want
+                .keys()
+                .filter(|k| !got.contains_key(*k))
+                .take(5)
+                .collect();
+            let extra: Vec<_> = got
+                .keys()
+                .filter(|k| !want.contains_key(*k))
+                .take(5)
+                .collect();
+            let differ: Vec<_> = want
+                .iter()
+                .filter(|(k, v)| got.get(*k).is_some_and(|g| g != *v))
+                .map(|(k, v)| (k, v, got.get(k)))
+                .take(3)
+                .collect();
             panic!(
                 "{topic}: topic state differs from {db}.{coll} after {timeout:?}: {} docs in MongoDB, {} from the topic; missing {missing:?}; extra {extra:?}; differing {differ:?}",
                 want.len(),
@@ -173,6 +197,12 @@ pub fn mixed_docs(n: usize, size: usize, tag: &str) -> Vec<Document> {
 
 pub async fn insert(mongo: &Mongo, db: &str, coll: &str, docs: Vec<Document>) {
     for part in docs.chunks(1000) {
-        mongo.client.database(db).collection::<Document>(coll).insert_many(part.to_vec()).await.expect("insert_many");
+        mongo
+            .client
+            .database(db)
+            .collection::<Document>(coll)
+            .insert_many(part.to_vec())
+            .await
+            .expect("insert_many");
     }
 }

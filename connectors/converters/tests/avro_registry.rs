@@ -178,6 +178,36 @@ async fn registers_reads_back_and_caches() {
     assert!(bad.to_string().contains("Unknown magic byte"), "{bad}");
 
     external_decode(&topic, &bytes);
+
+    // Schemaless data goes through Confluent's Anything record.
+    let schemaless = Value::Map(vec![
+        (
+            Value::from("k"),
+            Value::Array(vec![Value::Int64(1), Value::Null]),
+        ),
+        (Value::Int32(2), Value::Float64(0.5)),
+    ]);
+    let loose_topic = format!("{topic}-schemaless");
+    let raw = c
+        .from_connect(&loose_topic, &mut Headers::new(), None, &schemaless)
+        .await
+        .unwrap()
+        .unwrap();
+    let latest = client
+        .latest(&format!("{loose_topic}-value"))
+        .await
+        .unwrap();
+    assert!(
+        latest.schema.contains("\"name\":\"Anything\""),
+        "{}",
+        latest.schema
+    );
+    let back = reader
+        .to_connect(&loose_topic, &Headers::new(), Some(&raw))
+        .await
+        .unwrap();
+    assert_eq!(back.schema, None);
+    assert_eq!(back.value, schemaless);
 }
 
 #[tokio::test]

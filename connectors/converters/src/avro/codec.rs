@@ -20,7 +20,7 @@ fn data_err(msg: impl Into<String>) -> ConnectError {
     ConnectError::data(msg)
 }
 
-fn write_long(out: &mut Vec<u8>, v: i64) {
+pub(crate) fn write_long(out: &mut Vec<u8>, v: i64) {
     let mut n = ((v << 1) ^ (v >> 63)) as u64;
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
@@ -29,7 +29,7 @@ fn write_long(out: &mut Vec<u8>, v: i64) {
     out.push(n as u8);
 }
 
-fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
+pub(crate) fn write_bytes(out: &mut Vec<u8>, b: &[u8]) {
     write_long(out, b.len() as i64);
     out.extend_from_slice(b);
 }
@@ -420,7 +420,7 @@ impl<'a> Reader<'a> {
         self.buf.len() - self.pos
     }
 
-    fn long(&mut self) -> ConnectResult<i64> {
+    pub(crate) fn long(&mut self) -> ConnectResult<i64> {
         let mut n: u64 = 0;
         let mut shift = 0;
         loop {
@@ -438,7 +438,7 @@ impl<'a> Reader<'a> {
         Ok(((n >> 1) as i64) ^ -((n & 1) as i64))
     }
 
-    fn take(&mut self, len: usize) -> ConnectResult<&'a [u8]> {
+    pub(crate) fn take(&mut self, len: usize) -> ConnectResult<&'a [u8]> {
         if len > self.remaining() {
             return Err(eof());
         }
@@ -447,13 +447,13 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    fn bytes(&mut self) -> ConnectResult<&'a [u8]> {
+    pub(crate) fn bytes(&mut self) -> ConnectResult<&'a [u8]> {
         let len = usize::try_from(self.long()?).map_err(|_| data_err("Negative Avro length"))?;
         self.take(len)
     }
 
     /// The item count of the next array/map block (0 ends the sequence).
-    fn block_count(&mut self) -> ConnectResult<usize> {
+    pub(crate) fn block_count(&mut self) -> ConnectResult<usize> {
         let n = self.long()?;
         let n = if n < 0 {
             // A negative count is followed by the block's byte size.

@@ -23,9 +23,11 @@
 //! | `normalize.schemas` (false) | yes: passed as `?normalize=true` |
 //! | `schema.registry.ssl.*` | PEM trust and key stores: `truststore.type=PEM` + `truststore.location`/`truststore.certificates`, `keystore.type=PEM` + `keystore.location` or `keystore.certificate.chain` + `keystore.key`; JKS/PKCS12 and `key.password` are refused; other keys (protocols, cipher suites, `endpoint.identification.algorithm`) are accepted and ignored |
 //!
-//! Schemaless data (no Connect schema) is refused; Java would wrap it in
-//! `io.confluent.connect.avro.Anything`.
+//! Schemaless data (no Connect schema) is written, as in Java, as the
+//! `io.confluent.connect.avro.Anything` record ([`anything`]) and read back
+//! without a schema.
 
+pub mod anything;
 pub mod codec;
 pub mod data;
 pub mod schema;
@@ -86,8 +88,9 @@ struct TopicId {
 /// the same `SchemaRef`.
 #[derive(Debug)]
 struct WriterEntry {
-    /// Keeps the allocation alive so its address (the cache key) is not reused.
-    _schema: SchemaRef,
+    /// Keeps the allocation alive so its address (the cache key) is not
+    /// reused; `None` for the schemaless (Anything) entry.
+    _schema: Option<SchemaRef>,
     avro: AvroSchema,
     text: Arc<str>,
     /// Per topic: the schema id, and the latest registered schema when
@@ -101,6 +104,9 @@ struct ReaderEntry {
     avro: AvroSchema,
     names: Names,
     text: Arc<str>,
+    /// The writer schema is `io.confluent.connect.avro.Anything`: the data
+    /// is schemaless.
+    anything: bool,
     /// Per topic (the subject, hence the registry version, depends on it).
     connect: RwLock<Vec<(Box<str>, SchemaRef)>>,
 }
@@ -114,6 +120,8 @@ struct Settings {
     normalize: bool,
     strategy: SubjectNameStrategy,
     writers: RwLock<LruCache<usize, Arc<WriterEntry>>>,
+    /// The entry for schemaless values.
+    anything: WriterEntry,
     readers: RwLock<LruCache<i32, Arc<ReaderEntry>>>,
 }
 
@@ -284,6 +292,14 @@ impl AvroConverter {
             normalize: parsed.bool(NORMALIZE_SCHEMAS_CONFIG).unwrap_or(false),
             strategy,
             writers: RwLock::new(LruCache::new(cache_size)),
+            anything: WriterEntry {
+                _schema: None,
+                avro: schema::parse(anything::ANYTHING_SCHEMA_TEXT)
+                    .map_err(|e| ConnectError::fatal(e.to_string()))?
+                    .0,
+                text: Arc::from(anything::ANYTHING_SCHEMA_TEXT),
+                ids: RwLock::new(Vec::new()),
+            },
             readers: RwLock::new(LruCache::new(cache_size)),
         });
         Ok(())
@@ -318,7 +334,7 @@ impl AvroConverter {
         let avro = st.data.from_connect_schema(schema)?;
         let text: Arc<str> = Arc::from(avro.to_json_string());
         let entry = Arc::new(WriterEntry {
-            _schema: schema.clone(),
+            _schema: Some(schema.clone()),
             avro,
             text,
             ids: RwLock::new(Vec::new()),
@@ -343,7 +359,8 @@ impl AvroConverter {
             }
         }
         let subject = self.subject(st, topic, &entry.avro);
-        let (id, latest) = if st.use_latest {
+        // Schemaless values always use the Anything schema itself.
+        let (id, latest) = if st.use_latest && entry._schema.is_some() {
             let latest = st.client.latest(&subject).await?;
             let parsed = schema::parse(&latest.schema).map_err(|e| {
                 data_err(format!(
@@ -393,6 +410,7 @@ impl AvroConverter {
         let entry = Arc::new(ReaderEntry {
             avro,
             names,
+            anything: anything::is_anything(&text),
             text,
             connect: RwLock::new(Vec::new()),
         });
@@ -450,9 +468,16 @@ impl AvroConverter {
             if value.is_null() {
                 return Ok(None);
             }
-            return Err(data_err(
-                "AvroConverter needs a Connect schema; schemaless values are not supported",
-            ));
+            let (id, _) = self.writer_id(st, &st.anything, topic).await?;
+            let mut out = Vec::with_capacity(64);
+            out.push(MAGIC_BYTE);
+            out.extend_from_slice(&id.to_be_bytes());
+            anything::write(&mut out, value).map_err(|e| {
+                data_err(format!(
+                    "Failed to serialize Avro data from topic {topic}: {e}"
+                ))
+            })?;
+            return Ok(Some(out));
         };
         if value.is_null() {
             if schema.optional {
@@ -502,8 +527,16 @@ impl AvroConverter {
         }
         let id = i32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
         let entry = self.reader_entry(st, id).await?;
-        let schema = self.reader_schema(st, &entry, id, topic).await?;
         let mut reader = Reader::new(&bytes[5..]);
+        if entry.anything {
+            let value = anything::read(&mut reader, 0).map_err(|e| {
+                data_err(format!(
+                    "Failed to deserialize data for topic {topic} to Avro: {e}"
+                ))
+            })?;
+            return Ok(SchemaAndValue::new(None, value));
+        }
+        let schema = self.reader_schema(st, &entry, id, topic).await?;
         let value = Decoder {
             names: &entry.names,
             config: st.data,
