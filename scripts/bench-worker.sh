@@ -46,6 +46,8 @@
 #                       worker configs, e.g. "linger.ms=5 batch.size=262144"
 #                       (default: none, each worker's own producer defaults)
 #   BENCH_POLL_MS       end-offset polling interval (default 20)
+#   BENCH_KEEP_TOPICS=1 keep the run's data and internal topics (default: they
+#                       are deleted after each worker's run)
 #
 # Output: progress on stderr; the results table (also <out>/results.md) and a
 # JSON line per worker (<out>/<worker>.json) on stdout.
@@ -107,6 +109,7 @@ log "output directory: $OUT"
 WORKER_PID=""
 WORKER_NAME=""
 WATCH_PID=""
+RUN_TOPICS=""
 stop_worker() {
   local pid=$WORKER_PID i
   [[ -n $pid ]] || return 0
@@ -131,6 +134,10 @@ cleanup() {
     kill -TERM "$WATCH_PID" 2>/dev/null || true
   fi
   stop_worker
+  if [[ -n $RUN_TOPICS && -z ${BENCH_KEEP_TOPICS:-} ]]; then
+    # shellcheck disable=SC2086  # a list of plain topic names
+    delete_topics $RUN_TOPICS
+  fi
   exit "$rc"
 }
 trap cleanup EXIT
@@ -188,6 +195,20 @@ for t, fut in f.items():
 EOF
 }
 
+# delete_topics NAME...: drop this run's topics again (the broker is shared).
+delete_topics() {
+  python3 - "$KAFKA_BOOTSTRAP" "$@" <<'EOF' || warn "could not delete topics $*"
+import sys
+from confluent_kafka.admin import AdminClient
+a = AdminClient({"bootstrap.servers": sys.argv[1]})
+for t, fut in a.delete_topics(sys.argv[2:], operation_timeout=30).items():
+    try:
+        fut.result(60)
+    except Exception as e:  # a topic that was never created is fine
+        print(f"delete {t}: {e}", file=sys.stderr)
+EOF
+}
+
 # write_worker_config FILE RUN_ID PORT
 write_worker_config() {
   local file=$1 id=$2 port=$3 kv
@@ -228,6 +249,7 @@ run_worker() {
   logf="$OUT/$name.log"
   : >"$logf"
   write_worker_config "$cfg" "$id" "$port"
+  RUN_TOPICS="$topic $id-offsets $id-configs $id-status"
   create_topic "$topic"
   local load_before
   load_before=$(load_avg)
@@ -294,6 +316,11 @@ run_worker() {
   local load_after
   load_after=$(load_avg)
   stop_worker
+  if [[ -z ${BENCH_KEEP_TOPICS:-} ]]; then
+    # shellcheck disable=SC2086  # a list of plain topic names
+    delete_topics $RUN_TOPICS
+  fi
+  RUN_TOPICS=""
 
   python3 - "$OUT/$name.watch.json" "$name" "$load_before" "$load_after" "$cmdline" \
     "$TASKS" "$RECORDS" >"$OUT/$name.json" <<'EOF'

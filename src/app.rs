@@ -26,7 +26,7 @@ use crate::logging::Loggers;
 use crate::rest::{RestConfig, RestState};
 use crate::spawn::spawn_named;
 use crate::storage::config_store::{config_state, ConfigStore};
-use crate::storage::kafka_log::{KafkaLog, LogError};
+use crate::storage::kafka_log::{KafkaLog, LogClients, LogError};
 use crate::storage::log::{Log, MemoryLog};
 use crate::storage::offset_store::{offset_state, OffsetStore, OffsetStoreError};
 use crate::storage::status_store::{status_state, StatusStore};
@@ -206,7 +206,10 @@ pub async fn start(
             for s in &specs {
                 topics::ensure_topic(&admin, s).await?;
             }
-            let client = cfg.internal_librdkafka(Client::Consumer);
+            let client = LogClients {
+                producer: cfg.internal_librdkafka(Client::Producer),
+                consumer: cfg.internal_librdkafka(Client::Consumer),
+            };
             let parts = config_state();
             let applier = parts.applier;
             let config_log = KafkaLog::start(

@@ -13,6 +13,12 @@ use connectd::config::properties::{load_connector_file, load_properties_file};
 use connectd::config::worker::{Mode, WorkerConfig};
 use connectd::logging::Loggers;
 
+/// glibc's malloc serialises on an arena lock when records are allocated on
+/// one thread and freed on another (poll thread → acker / librdkafka), which
+/// the worker does for every record; mimalloc's thread-local heaps do not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "connectd",

@@ -473,6 +473,21 @@ impl ConnectHerder {
                 tracing::warn!(connector = %name, error = %e, "removing a stale status failed");
             }
         }
+        // Java (AbstractHerder.onDeletion) also tombstones the active topics
+        // (KIP-558) of a deleted connector.
+        let stale_topics: Vec<String> = {
+            let st = self.status.lock();
+            st.topics
+                .iter()
+                .filter(|(n, t)| !t.is_empty() && !snap.connectors.contains_key(*n))
+                .map(|(n, _)| n.clone())
+                .collect()
+        };
+        for name in stale_topics {
+            if let Err(e) = self.status.reset_topics(&name).await {
+                tracing::warn!(connector = %name, error = %e, "removing stale topic statuses failed");
+            }
+        }
     }
 
     /// Acts on a restart record for the instances this worker owns.

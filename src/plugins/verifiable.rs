@@ -168,10 +168,11 @@ impl SourceTask for VerifiableSourceTask {
         }
         let record = SourceRecord {
             source_partition: self.partition.clone(),
-            source_offset: json!({"seqno": self.seqno})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
+            source_offset: std::iter::once((
+                "seqno".to_string(),
+                serde_json::Value::from(self.seqno),
+            ))
+            .collect(),
             record: ConnectRecord {
                 topic: self.topic.clone(),
                 key_schema: Some(self.key_schema.clone()),

@@ -55,6 +55,14 @@ pub enum LogError {
     Stopped { topic: String },
 }
 
+/// librdkafka settings for a log's producer and consumer (each gets only the
+/// keys meant for its kind of client).
+#[derive(Debug, Clone, Default)]
+pub struct LogClients {
+    pub producer: BTreeMap<String, String>,
+    pub consumer: BTreeMap<String, String>,
+}
+
 /// A producer plus a tailing reader of one topic.
 pub struct KafkaLog {
     topic: String,
@@ -81,7 +89,7 @@ impl KafkaLog {
     /// `apply` runs on a dedicated blocking reader thread; it must be quick
     /// (update an in-memory view and notify).
     pub fn start(
-        client: &BTreeMap<String, String>,
+        clients: &LogClients,
         client_id: &str,
         topic: &str,
         mut apply: impl FnMut(LogRecord) + Send + 'static,
@@ -91,7 +99,7 @@ impl KafkaLog {
             topic: topic.to_string(),
             source,
         };
-        let mut pcfg = base_client_config(client);
+        let mut pcfg = base_client_config(&clients.producer);
         pcfg.set("client.id", client_id)
             // Internal records must land where Java puts them (murmur2 of the
             // key) or compaction and last-write-wins break on shared topics.
@@ -101,7 +109,7 @@ impl KafkaLog {
             .set("linger.ms", "0");
         let producer: FutureProducer = pcfg.create().map_err(err)?;
 
-        let mut ccfg = base_client_config(client);
+        let mut ccfg = base_client_config(&clients.consumer);
         ccfg.set("client.id", client_id)
             .set("group.id", format!("{client_id}-reader"))
             .set("enable.auto.commit", "false")

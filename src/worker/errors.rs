@@ -116,11 +116,13 @@ impl ErrorPolicy {
     }
 
     /// Runs `op`, retrying retriable failures. `Ok(None)` means the failure
-    /// was tolerated and the record must be skipped.
+    /// was tolerated and the record must be skipped. `topic` names the
+    /// record's topic in logs (a borrowed name: nothing is formatted on the
+    /// success path, which runs for every record).
     pub async fn execute<T, F, Fut>(
         &self,
         stage: Stage,
-        context: &str,
+        topic: &str,
         mut op: F,
     ) -> Result<Option<T>, ConnectError>
     where
@@ -142,23 +144,18 @@ impl ErrorPolicy {
                         delay = (delay * 2).min(self.retry_delay_max);
                         continue;
                     }
-                    return self.tolerate(stage, context, e).map(|()| None);
+                    return self.tolerate(stage, topic, e).map(|()| None);
                 }
             }
         }
     }
 
     /// Decides a final failure: skip (logged) or fail.
-    pub fn tolerate(
-        &self,
-        stage: Stage,
-        context: &str,
-        e: ConnectError,
-    ) -> Result<(), ConnectError> {
+    pub fn tolerate(&self, stage: Stage, topic: &str, e: ConnectError) -> Result<(), ConnectError> {
         if self.tolerate_all {
             if self.log_enable {
                 if self.log_include_messages {
-                    tracing::error!(stage = stage.as_str(), record = context, error = %e, "error tolerated; skipping the record");
+                    tracing::error!(stage = stage.as_str(), %topic, error = %e, "error tolerated; skipping the record");
                 } else {
                     tracing::error!(stage = stage.as_str(), error = %e, "error tolerated; skipping the record");
                 }

@@ -78,6 +78,9 @@ struct RunningConnector {
     started: bool,
     cancel: CancellationToken,
     failed: bool,
+    /// The PAUSED/STOPPED target last reported, so a repeated target (every
+    /// reconcile re-applies it) writes no status record again.
+    halted_as: Option<TargetState>,
 }
 
 struct RunningTask {
@@ -237,6 +240,7 @@ impl Worker {
             started: false,
             cancel,
             failed: false,
+            halted_as: None,
         };
         self.apply_connector_target(name, raw, &mut rc, target)
             .await;
@@ -283,6 +287,7 @@ impl Worker {
                     Ok(()) => {
                         rc.started = true;
                         rc.failed = false;
+                        rc.halted_as = None;
                         self.report_connector(name, State::Running, None);
                     }
                     Err(e) => {
@@ -300,6 +305,11 @@ impl Worker {
                     }
                     rc.started = false;
                 }
+                // Like Java's WorkerConnector, report only a transition.
+                if rc.halted_as == Some(target) {
+                    return;
+                }
+                rc.halted_as = Some(target);
                 let state = if target == TargetState::Paused {
                     State::Paused
                 } else {

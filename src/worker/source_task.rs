@@ -247,7 +247,7 @@ impl Pipeline {
             source_offset,
             record,
         } = record;
-        let context = format!("source record for topic {}", record.topic);
+        let context = record.topic.clone();
         let transformed = if self.transforms.is_empty() {
             Some(record)
         } else {
@@ -420,6 +420,9 @@ async fn acker(
     errors: ErrorPolicy,
     run_cancel: CancellationToken,
 ) {
+    // Sources usually repeat one partition; remembering its canonical key
+    // avoids sorting and serializing the map for every record.
+    let mut last_key: Option<(OffsetMap, String)> = None;
     while let Some(p) = rx.recv().await {
         if let Some(d) = p.delivery {
             let outcome = match d.await {
@@ -443,7 +446,17 @@ async fn acker(
         if p.partition.is_empty() && p.offset.is_empty() {
             continue;
         }
-        lock(&committable).insert(canonical(&p.partition), (p.partition, p.offset));
+        if last_key.as_ref().is_none_or(|(m, _)| *m != p.partition) {
+            last_key = Some((p.partition.clone(), canonical(&p.partition)));
+        }
+        let Some((_, key)) = &last_key else { continue };
+        let mut c = lock(&committable);
+        match c.get_mut(key) {
+            Some(entry) => entry.1 = p.offset,
+            None => {
+                c.insert(key.clone(), (p.partition, p.offset));
+            }
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{http, write_props};
+use super::{http, http_raw, write_props};
 
 /// The repository root (the root package's manifest directory).
 pub fn repo_root() -> PathBuf {
@@ -129,10 +129,20 @@ impl JavaWorker {
                 "the Java worker exited during start-up; log tail:\n{}",
                 self.log_tail()
             );
-            if tokio::net::TcpStream::connect(&hostport).await.is_ok()
-                && self.call("GET", "/connectors/__probe__", None).await.0 == 404
-            {
-                return;
+            // Jetty answers an HTML 404 before the REST resources are
+            // registered; the herder is ready once the 404 is Connect's JSON.
+            if tokio::net::TcpStream::connect(&hostport).await.is_ok() {
+                let (code, _, body) = http_raw(
+                    &self.base,
+                    "GET",
+                    "/connectors/__probe__",
+                    None,
+                    "application/json",
+                )
+                .await;
+                if code == 404 && body.contains("\"error_code\":404") {
+                    return;
+                }
             }
             assert!(
                 start.elapsed() < timeout,

@@ -153,3 +153,131 @@ pub fn marker_record(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use connect_api::config::Props;
+    use mongodb::bson::oid::ObjectId;
+    use mongodb::bson::Timestamp;
+
+    fn cfg(kv: &[(&str, &str)]) -> MongoConfig {
+        let p: Props = kv
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        MongoConfig::parse(&p).expect("valid config")
+    }
+
+    fn s(v: &Value) -> serde_json::Value {
+        match v {
+            Value::String(s) => serde_json::from_str(s).expect("json"),
+            other => panic!("not a string: {other:?}"),
+        }
+    }
+
+    fn event(op: &str, full: Option<Document>) -> Document {
+        let id = ObjectId::parse_str("65f0c0ffee0000000000a001").expect("oid");
+        let mut e = doc! {
+            "_id": {"_data": "8265F0"}, "operationType": op,
+            "clusterTime": Timestamp { time: 1_710_000_000, increment: 1 },
+            "ns": {"db": "shop", "coll": "orders"}, "documentKey": {"_id": id},
+        };
+        if let Some(f) = full {
+            e.insert("fullDocument", f);
+        }
+        e
+    }
+
+    #[test]
+    fn official_default_shapes() {
+        let c = cfg(&[("topic.prefix", "p")]);
+        let full = doc! {"_id": ObjectId::parse_str("65f0c0ffee0000000000a001").expect("oid"), "qty": 3_i64};
+        let r = event_record(
+            &c,
+            &event("insert", Some(full.clone())),
+            &OffsetMap::new(),
+            OffsetMap::new(),
+        )
+        .expect("record");
+        assert_eq!(r.record.topic, "p.shop.orders");
+        assert_eq!(
+            s(&r.record.key),
+            serde_json::json!({"_id": {"$oid": "65f0c0ffee0000000000a001"}})
+        );
+        let v = s(&r.record.value);
+        assert_eq!(v["operationType"], "insert");
+        assert_eq!(
+            v["fullDocument"]["qty"],
+            serde_json::json!({"$numberLong": "3"})
+        );
+        assert_eq!(
+            v["clusterTime"],
+            serde_json::json!({"$timestamp": {"t": 1_710_000_000u32, "i": 1}})
+        );
+
+        let snap = snapshot_record(
+            &c,
+            "shop",
+            "orders",
+            full,
+            &OffsetMap::new(),
+            OffsetMap::new(),
+        );
+        let v = s(&snap.record.value);
+        assert_eq!(v["_id"]["copyingData"], true);
+        assert_eq!(v["operationType"], "insert");
+        assert_eq!(
+            s(&snap.record.key),
+            serde_json::json!({"_id": {"$oid": "65f0c0ffee0000000000a001"}})
+        );
+    }
+
+    #[test]
+    fn full_document_only_and_tombstones() {
+        let c = cfg(&[("publish.full.document.only", "true")]);
+        assert!(event_record(
+            &c,
+            &event("delete", None),
+            &OffsetMap::new(),
+            OffsetMap::new()
+        )
+        .is_none());
+        let r = event_record(
+            &c,
+            &event("update", Some(doc! {"_id": 1, "a": 2})),
+            &OffsetMap::new(),
+            OffsetMap::new(),
+        )
+        .expect("record");
+        assert_eq!(s(&r.record.value), serde_json::json!({"_id": 1, "a": 2}));
+        let c = cfg(&[
+            ("publish.full.document.only", "true"),
+            ("publish.full.document.only.tombstone.on.delete", "true"),
+        ]);
+        let r = event_record(
+            &c,
+            &event("delete", None),
+            &OffsetMap::new(),
+            OffsetMap::new(),
+        )
+        .expect("tombstone");
+        assert_eq!(r.record.value, Value::Null);
+    }
+
+    #[test]
+    fn key_can_be_the_resume_token() {
+        let c = cfg(&[("change.stream.document.key.as.key", "false")]);
+        let r = event_record(
+            &c,
+            &event("delete", None),
+            &OffsetMap::new(),
+            OffsetMap::new(),
+        )
+        .expect("record");
+        assert_eq!(
+            s(&r.record.key),
+            serde_json::json!({"_id": {"_data": "8265F0"}})
+        );
+    }
+}

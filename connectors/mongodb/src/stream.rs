@@ -341,10 +341,12 @@ impl Streamer<'_> {
                         return Ok(Ended::Cancelled);
                     }
                     last_emit = Instant::now();
-                } else if let Some(every) = heartbeat {
-                    // Idle: publish the postBatchResumeToken so the offset keeps up.
-                    if let Some(pbrt) = cs.resume_token().as_ref().and_then(token_doc) {
-                        last = Some(pbrt.clone());
+                } else if let Some(pbrt) = cs.resume_token().as_ref().and_then(token_doc) {
+                    // Idle: a later resume starts from the postBatchResumeToken
+                    // (less to rescan), and with heartbeats on it is published
+                    // so that the stored offset keeps up too.
+                    last = Some(pbrt.clone());
+                    if let Some(every) = heartbeat {
                         if last_emit.elapsed() >= every
                             && last_heartbeat_token.as_ref() != Some(&pbrt)
                         {
@@ -377,5 +379,64 @@ impl Streamer<'_> {
         };
         let db = ns.get_str("db").unwrap_or_default();
         self.cfg.selection.matches(db, ns.get_str("coll").ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mongodb::bson::doc;
+
+    fn ev(db: &str, coll: &str, id: Bson, secs: u32) -> Document {
+        doc! {"operationType": "update", "ns": {"db": db, "coll": coll}, "documentKey": {"_id": id},
+        "clusterTime": Timestamp { time: secs, increment: 1 }}
+    }
+
+    #[test]
+    fn skips_only_events_a_chunk_reflects() {
+        let mut s = Skip::new(vec![
+            SkipRange {
+                db: "d".into(),
+                coll: "c".into(),
+                min: Bson::MinKey,
+                max: Bson::Int32(100),
+                high: Timestamp {
+                    time: 10,
+                    increment: 5,
+                },
+            },
+            SkipRange {
+                db: "d".into(),
+                coll: "c".into(),
+                min: Bson::Int32(100),
+                max: Bson::MaxKey,
+                high: Timestamp {
+                    time: 20,
+                    increment: 0,
+                },
+            },
+        ]);
+        // In the first chunk, at/before its high watermark: reflected.
+        assert!(s.reflected(&ev("d", "c", Bson::Int32(5), 10)));
+        // Same key after the first chunk's high watermark: published.
+        assert!(!s.reflected(&ev("d", "c", Bson::Int32(5), 11)));
+        // Strings sort after numbers: second chunk, before its watermark.
+        assert!(s.reflected(&ev("d", "c", Bson::String("x".into()), 15)));
+        // Other collection: never reflected.
+        assert!(!s.reflected(&ev("d", "other", Bson::Int32(5), 1)));
+        // Past every watermark the ranges are dropped.
+        assert!(!s.reflected(&ev("d", "c", Bson::Int32(500), 21)));
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn backoff_is_bounded_and_jittered() {
+        for a in 0..20 {
+            let d = backoff(a);
+            assert!(
+                d <= Duration::from_millis(10_000) && d >= Duration::from_millis(50),
+                "{d:?}"
+            );
+        }
     }
 }
