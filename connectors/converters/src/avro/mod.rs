@@ -13,7 +13,7 @@
 //! | `schema.registry.url` (comma-separated) | yes: tried in turn on network failure; `http` and `https` |
 //! | `auto.register.schemas` (true) | yes (`POST /subjects/{s}/versions`; false: lookup `POST /subjects/{s}`) |
 //! | `use.latest.version` (false) | yes: writes with the subject's latest schema, fields matched by name, missing ones from Avro defaults |
-//! | `latest.compatibility.strict` (true) | accepted; no client-side compatibility check: a value the latest schema cannot hold fails as a data error |
+//! | `latest.compatibility.strict` (true) | yes: the latest schema must be able to read data written with the record's own schema (Avro resolution rules, [`compat`]), else a data error naming the subject |
 //! | `key.subject.name.strategy` / `value.subject.name.strategy` | yes: TopicNameStrategy, RecordNameStrategy, TopicRecordNameStrategy (Confluent class or simple name) |
 //! | `basic.auth.credentials.source` (URL) + `basic.auth.user.info` | yes: USER_INFO and URL; SASL_INHERIT is refused |
 //! | `schemas.cache.config` (1000) | yes: bounds the schema caches |
@@ -29,6 +29,7 @@
 
 pub mod anything;
 pub mod codec;
+pub mod compat;
 pub mod data;
 pub mod schema;
 pub mod subject;
@@ -117,6 +118,7 @@ struct Settings {
     data: AvroDataConfig,
     auto_register: bool,
     use_latest: bool,
+    latest_strict: bool,
     normalize: bool,
     strategy: SubjectNameStrategy,
     writers: RwLock<LruCache<usize, Arc<WriterEntry>>>,
@@ -162,7 +164,7 @@ impl AvroConverter {
             ))
             .define(bool_key(AUTO_REGISTER_SCHEMAS_CONFIG, "true", "Specify if the Serializer should attempt to register the Schema with Schema Registry"))
             .define(bool_key(USE_LATEST_VERSION_CONFIG, "false", "Specify if the Serializer should use the latest subject version for serialization"))
-            .define(bool_key(LATEST_COMPATIBILITY_STRICT_CONFIG, "true", "If true, check the backward compatibility between the latest subject version and the schema of the object being serialized (not enforced by this converter)"))
+            .define(bool_key(LATEST_COMPATIBILITY_STRICT_CONFIG, "true", "If true, check the backward compatibility between the latest subject version and the schema of the object being serialized"))
             .define(bool_key(NORMALIZE_SCHEMAS_CONFIG, "false", "Whether to normalize schemas, which generally ignores ordering when it is not significant"))
             .define(bool_key(CONNECT_META_DATA_CONFIG, "true", "Toggle for enabling/disabling connect converter to add its meta data to the output schema or not"))
             .define(bool_key(ENHANCED_AVRO_SCHEMA_SUPPORT_CONFIG, "false", "Toggle for enabling/disabling enhanced avro schema support: Enum symbol preservation and Package Name awareness"))
@@ -289,6 +291,9 @@ impl AvroConverter {
             },
             auto_register: parsed.bool(AUTO_REGISTER_SCHEMAS_CONFIG).unwrap_or(true),
             use_latest: parsed.bool(USE_LATEST_VERSION_CONFIG).unwrap_or(false),
+            latest_strict: parsed
+                .bool(LATEST_COMPATIBILITY_STRICT_CONFIG)
+                .unwrap_or(true),
             normalize: parsed.bool(NORMALIZE_SCHEMAS_CONFIG).unwrap_or(false),
             strategy,
             writers: RwLock::new(LruCache::new(cache_size)),
@@ -368,6 +373,14 @@ impl AvroConverter {
                     latest.id
                 ))
             })?;
+            if st.latest_strict {
+                compat::check(&parsed.0, &parsed.1, &entry.avro, &Names::new()).map_err(|why| {
+                    data_err(format!(
+                        "Latest schema of subject \"{subject}\" (id {}, version {}) is not backward compatible with the record's schema {}: {why}. Set latest.compatibility.strict=false to disable this check",
+                        latest.id, latest.version, entry.text
+                    ))
+                })?;
+            }
             (latest.id, Some(Arc::new(parsed)))
         } else if st.auto_register {
             (
