@@ -96,9 +96,11 @@ def main():
         total = None
         while True:
             code, prog = http(base, "GET", f"/connectors/{name}/progress")
-            p = (prog or {}).get("progress") or {}
+            prog = prog if isinstance(prog, dict) else {}
+            p = prog.get("progress") or {}
             total = p.get("chunks_total") or total
             code, offs = http(base, "GET", f"/connectors/{name}/offsets")
+            offs = offs if isinstance(offs, dict) else {}
             done = sum(1 for o in (offs or {}).get("offsets", []) if "chunk" in o["partition"] and o["offset"].get("done") == "true")
             if total and done >= total:
                 break

@@ -143,7 +143,17 @@ fn simplified(b: &Bson) -> Json {
 }
 
 pub fn doc_json(d: &Document, f: Formatter) -> String {
-    to_json(&Bson::Document(d.clone()), f).to_string()
+    // Walk the document in place: wrapping it in a `Bson` would deep-copy
+    // every record's document once more (the snapshot's hot path).
+    let fields = |conv: fn(&Bson) -> Json| -> Json {
+        Json::Object(d.iter().map(|(k, v)| (k.clone(), conv(v))).collect())
+    };
+    match f {
+        Formatter::Extended => to_json(&Bson::Document(d.clone()), f),
+        Formatter::Default => fields(legacy),
+        Formatter::Simplified => fields(simplified),
+    }
+    .to_string()
 }
 
 /// A resume token as the JSON string stored in offsets (`{"_data": "82..."}`).
