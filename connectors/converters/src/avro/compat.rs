@@ -121,9 +121,11 @@ impl Check<'_> {
                     match w.field(&rf.name) {
                         Some(wf) => self.run(&rf.schema, &wf.schema, &fpath)?,
                         None if rf.default.is_some() => {}
-                        None => return Err(format!(
+                        None => {
+                            return Err(format!(
                             "{fpath}: reader field has no default and the writer has no such field"
-                        )),
+                        ))
+                        }
                     }
                 }
                 Ok(())
