@@ -274,33 +274,36 @@ async fn expired_resume_token_under_each_policy() {
         running(&w, &format!("{db}-c"), 1).await;
         dbs.push(db);
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await; // streams open
+    // With startup.mode=latest a document is captured only once the stream
+    // is open: insert until each topic shows some, instead of guessing a delay.
+    let mut published_before: Vec<String> = Vec::new();
     for db in &dbs {
         let c = mongo.client.database(db).collection::<Document>("t");
-        for i in 0..10 {
+        let topic = format!("{prefix}.{db}.t");
+        let mut i = 0;
+        while changes(&topic).len() < 3 {
+            assert!(i < 300, "{topic}: the stream never published");
             c.insert_one(doc! {"_id": format!("before-{i}")})
                 .await
                 .unwrap();
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-    for db in &dbs {
-        let topic = format!("{prefix}.{db}.t");
-        eventually(Duration::from_secs(30), || async {
-            changes(&topic).len() >= 10
-        })
-        .await;
+        published_before.push(fold(&changes(&topic)).keys().next().cloned().unwrap());
     }
     tokio::time::sleep(Duration::from_millis(1500)).await; // offsets flushed
     w.shutdown().await;
 
-    for db in &dbs {
+    for (db, before) in dbs.iter().zip(&published_before) {
         let c = mongo.client.database(db).collection::<Document>("t");
         for i in 0..20 {
             c.insert_one(doc! {"_id": format!("gap-{i}")})
                 .await
                 .unwrap();
         }
-        c.delete_one(doc! {"_id": "before-0"}).await.unwrap();
+        // A document the topic already has, deleted inside the lost window.
+        let id: String = serde_json::from_str(before).unwrap();
+        c.delete_one(doc! {"_id": id}).await.unwrap();
     }
     mongo.truncate_oplog(3).await;
 
@@ -322,22 +325,24 @@ async fn expired_resume_token_under_each_policy() {
     // skip: new writes arrive, the gap does not.
     let skip_db = &dbs[1];
     running(&w, &format!("{skip_db}-c"), 1).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The task continues from the position it finds when it handles the
+    // error; writes before that belong to the gap. Write until they arrive.
     let c = mongo.client.database(skip_db).collection::<Document>("t");
-    for i in 0..5 {
+    let topic = format!("{prefix}.{skip_db}.t");
+    let mut i = 0;
+    while fold(&changes(&topic))
+        .keys()
+        .filter(|k| k.contains("after-"))
+        .count()
+        < 3
+    {
+        assert!(i < 300, "{topic}: nothing published after skipping the gap");
         c.insert_one(doc! {"_id": format!("after-{i}")})
             .await
             .unwrap();
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let topic = format!("{prefix}.{skip_db}.t");
-    eventually(Duration::from_secs(30), || async {
-        fold(&changes(&topic))
-            .keys()
-            .filter(|k| k.contains("after-"))
-            .count()
-            == 5
-    })
-    .await;
     let got = fold(&changes(&topic));
     assert!(
         got.keys().all(|k| !k.contains("gap-")),
@@ -370,7 +375,7 @@ async fn expired_resume_token_under_each_policy() {
     let stale: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
     assert_eq!(
         stale,
-        vec!["\"before-0\""],
+        vec![&published_before[2]],
         "only the document deleted inside the lost window may be stale"
     );
     w.shutdown().await;
