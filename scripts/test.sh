@@ -62,6 +62,11 @@ if [[ -n $(scripts/dev-env.sh env 2>/dev/null) ]]; then
 else
   DEV_ENV_STARTED=1
 fi
+# A MONGODB_URI given by the caller points the Mongo-facing suites at a real
+# replica set. Without one, the suites start their own in-process mongo-sim
+# servers, so that the simulator-only fault tests (oplog truncation,
+# step-down) run too; the dev-env simulator then serves the quickstart only.
+CALLER_MONGODB_URI=${MONGODB_URI:-}
 if ! exports=$(scripts/dev-env.sh up); then
   failed+=(dev-env)
   print_summary
@@ -70,7 +75,11 @@ if ! exports=$(scripts/dev-env.sh up); then
 fi
 eval "$exports"
 export KAFKA_BOOTSTRAP
-if [[ -n ${MONGODB_URI:-} ]]; then export MONGODB_URI; fi
+if [[ -n $CALLER_MONGODB_URI ]]; then
+  export MONGODB_URI=$CALLER_MONGODB_URI
+else
+  unset MONGODB_URI
+fi
 say "environment: KAFKA_BOOTSTRAP=${KAFKA_BOOTSTRAP:-} MONGODB_URI=${MONGODB_URI:-<not set>}"
 
 step clippy cargo clippy --workspace --all-targets -- -D warnings
