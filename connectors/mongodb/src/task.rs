@@ -154,16 +154,25 @@ struct Driver {
     cancel: CancellationToken,
 }
 
+/// Hands a batch to the task's poll side; false once the task is stopping.
+async fn send_batch(
+    tx: &mpsc::Sender<Item>,
+    cancel: &CancellationToken,
+    batch: Vec<SourceRecord>,
+) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        r = tx.send(Ok(batch)) => r.is_ok(),
+    }
+}
+
 fn fatal(what: &str, e: ConnectError) -> MongoError {
     MongoError::Fatal(format!("{what} failed: {e}"))
 }
 
 impl Driver {
     async fn send(&self, batch: Vec<SourceRecord>) -> bool {
-        tokio::select! {
-            _ = self.cancel.cancelled() => false,
-            r = self.tx.send(Ok(batch)) => r.is_ok(),
-        }
+        send_batch(&self.tx, &self.cancel, batch).await
     }
 
     async fn run(self) -> Result<(), MongoError> {
@@ -518,10 +527,7 @@ struct ChunkWorker {
 
 impl ChunkWorker {
     async fn send(&self, batch: Vec<SourceRecord>) -> bool {
-        tokio::select! {
-            _ = self.cancel.cancelled() => false,
-            r = self.tx.send(Ok(batch)) => r.is_ok(),
-        }
+        send_batch(&self.tx, &self.cancel, batch).await
     }
 
     async fn run(self) -> Result<(), MongoError> {
