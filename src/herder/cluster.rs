@@ -153,10 +153,6 @@ impl ConnectHerder {
         })
     }
 
-    pub fn worker(&self) -> &Arc<Worker> {
-        &self.worker
-    }
-
     pub fn config_store(&self) -> &Arc<ConfigStore> {
         &self.config
     }

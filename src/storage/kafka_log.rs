@@ -188,14 +188,6 @@ impl KafkaLog {
         })
     }
 
-    pub fn topic(&self) -> &str {
-        &self.topic
-    }
-
-    pub fn partition_count(&self) -> usize {
-        self.partitions.len()
-    }
-
     /// Writes one record and waits for the broker's acknowledgement.
     pub async fn send(&self, key: Option<&[u8]>, value: Option<&[u8]>) -> Result<(), LogError> {
         let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic);

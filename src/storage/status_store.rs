@@ -82,12 +82,15 @@ pub mod records {
     pub fn connector_key(name: &str) -> Vec<u8> {
         format!("status-connector-{name}").into_bytes()
     }
+
     pub fn task_key(name: &str, task: u32) -> Vec<u8> {
         format!("status-task-{name}-{task}").into_bytes()
     }
+
     pub fn topic_key(topic: &str, connector: &str) -> Vec<u8> {
         format!("status-topic-{topic}:connector-{connector}").into_bytes()
     }
+
     pub fn status_value(s: &Status) -> Vec<u8> {
         json!({
             "state": s.state.as_str(),
@@ -98,6 +101,7 @@ pub mod records {
         .to_string()
         .into_bytes()
     }
+
     pub fn topic_value(t: &TopicStatus) -> Vec<u8> {
         json!({"topic": {
             "name": t.topic,
@@ -296,10 +300,6 @@ impl StatusStore {
             .collect();
         v.sort_by_key(|(n, _)| *n);
         v
-    }
-
-    pub fn task_ids_of(&self, name: &str) -> Vec<u32> {
-        self.tasks(name).into_iter().map(|(n, _)| n).collect()
     }
 
     pub fn topics(&self, name: &str) -> Vec<String> {

@@ -209,10 +209,6 @@ impl Worker {
         (self.settings.resolver)(props).map_err(ConnectError::fatal)
     }
 
-    pub async fn is_running_connector(&self, name: &str) -> bool {
-        self.connectors.lock().await.contains_key(name)
-    }
-
     pub fn running_tasks(&self) -> Vec<TaskId> {
         let mut v: Vec<TaskId> = lock(&self.tasks).keys().cloned().collect();
         v.sort();
@@ -346,10 +342,6 @@ impl Worker {
                 self.report_connector(name, State::Unassigned, None);
             }
         }
-    }
-
-    pub async fn connector_kind(&self, name: &str) -> Option<ConnectorKind> {
-        self.connectors.lock().await.get(name).map(|c| c.kind)
     }
 
     /// Asks a running connector for its task configs, adding `task.class`.
@@ -621,10 +613,6 @@ impl Worker {
         }
         self.flush_status().await;
         let _ = self.status_tx.send(StatusUpdate::Close).await;
-    }
-
-    pub fn status_store(&self) -> &Arc<StatusStore> {
-        &self.status
     }
 }
 

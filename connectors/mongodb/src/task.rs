@@ -21,7 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use connect_api::config::Props;
 use connect_api::error::{ConnectError, ConnectResult};
-use connect_api::record::SourceRecord;
+use connect_api::record::{OffsetMap, SourceRecord};
 use connect_api::{OffsetReader, SourceTask, SourceTaskContext};
 use mongodb::bson::{Document, Timestamp};
 use mongodb::Client;
@@ -164,6 +164,20 @@ async fn send_batch(
         _ = cancel.cancelled() => false,
         r = tx.send(Ok(batch)) => r.is_ok(),
     }
+}
+
+/// The stored offsets of some chunks, in the order given.
+async fn read_chunk_offsets<'a>(
+    reader: &dyn OffsetReader,
+    chunks: impl Iterator<Item = &'a ChunkSpec>,
+) -> Result<Vec<Option<OffsetMap>>, MongoError> {
+    let parts: Vec<_> = chunks
+        .map(|c| offsets::chunk_partition(&c.db, &c.coll, c.n))
+        .collect();
+    reader
+        .offsets(&parts)
+        .await
+        .map_err(|e| fatal("reading chunk offsets", e))
 }
 
 fn fatal(what: &str, e: ConnectError) -> MongoError {
@@ -371,15 +385,7 @@ impl Driver {
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
         }
-        let parts: Vec<_> = mine
-            .iter()
-            .map(|c| offsets::chunk_partition(&c.db, &c.coll, c.n))
-            .collect();
-        let stored = self
-            .offsets
-            .offsets(&parts)
-            .await
-            .map_err(|e| fatal("reading chunk offsets", e))?;
+        let stored = read_chunk_offsets(&*self.offsets, mine.iter()).await?;
         let pending: VecDeque<ChunkSpec> = mine
             .iter()
             .zip(stored)
@@ -465,15 +471,7 @@ impl Driver {
             if missing.is_empty() {
                 break;
             }
-            let parts: Vec<_> = missing
-                .iter()
-                .map(|c| offsets::chunk_partition(&c.db, &c.coll, c.n))
-                .collect();
-            let stored = self
-                .offsets
-                .offsets(&parts)
-                .await
-                .map_err(|e| fatal("reading chunk offsets", e))?;
+            let stored = read_chunk_offsets(&*self.offsets, missing.iter().copied()).await?;
             for (c, o) in missing.iter().zip(stored) {
                 if let Some(h) = o.as_ref().and_then(|o| offsets::chunk_finished(o, p.gen)) {
                     known.insert(c.n, bsonx::ts_parse(&h));
