@@ -165,7 +165,7 @@ kafka_up() {
       tail -n 40 "$KAFKA_LOG" >&2 || true
       kill -TERM "$pid" 2>/dev/null || true
       rm -f "$KAFKA_PIDFILE"
-      die "kafka: broker did not answer a Metadata request on $KAFKA_BOOTSTRAP within ${KAFKA_START_TIMEOUT}s"
+      die "kafka: broker did not answer Metadata and FindCoordinator on $KAFKA_BOOTSTRAP within ${KAFKA_START_TIMEOUT}s"
     fi
     sleep 0.5
   done

@@ -275,10 +275,20 @@ async fn api_versions_and_coordinator_lookup() {
         .version_for(kafka_protocol::messages::ApiKey::JoinGroup)
         .expect("JoinGroup version");
     assert!(v >= 4, "JoinGroup v{v}");
-    let coord = conn
-        .find_coordinator(&unique_group())
-        .await
-        .expect("find coordinator");
+    // On a freshly started broker __consumer_offsets is still being created,
+    // so the first lookups answer COORDINATOR_NOT_AVAILABLE; a member treats
+    // that as "rediscover and retry", and so does this test (bounded).
+    let group = unique_group();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let coord = loop {
+        match conn.find_coordinator(&group).await {
+            Ok(c) => break c,
+            Err(e) if e.needs_rediscovery() && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("find coordinator: {e}"),
+        }
+    };
     assert!(coord.port > 0);
 }
 
