@@ -131,6 +131,73 @@ pub struct SinkTaskContext {
     pub connector: String,
     pub task_id: u32,
     pub cancel: CancellationToken,
+    /// The sink runtime's services (Java's `SinkTaskContext` methods, plus
+    /// transactions for exactly-once sinks that write back to Kafka).
+    pub runtime: Arc<dyn SinkRuntime>,
+}
+
+/// A record a sink task asks the runtime to write to Kafka, already
+/// serialized (the task owns its output format, e.g. through a converter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputRecord {
+    pub topic: String,
+    /// `None` lets the producer's partitioner choose from the key.
+    pub partition: Option<i32>,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// A topic a sink task needs, created if missing (existing topics are left
+/// as they are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub name: String,
+    /// `None`: the broker's default.
+    pub partitions: Option<i32>,
+    /// `None`: the broker's default.
+    pub replication_factor: Option<i16>,
+    /// Topic configs, e.g. `cleanup.policy=compact`.
+    pub configs: Vec<(String, String)>,
+}
+
+/// What the sink runtime offers a running sink task. The runtime owns every
+/// Kafka client; the task stays Kafka-free and testable with a fake.
+#[async_trait]
+pub trait SinkRuntime: Send + Sync {
+    /// Java's `SinkTaskContext.offset`: the next records delivered for these
+    /// partitions start at these offsets (next offset to read). Takes effect
+    /// before the next `put`.
+    fn seek(&self, offsets: HashMap<TopicPartition, i64>);
+
+    /// The consumer group's committed offsets (next offset to read) for these
+    /// partitions; partitions with no committed offset are absent.
+    async fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> ConnectResult<HashMap<TopicPartition, i64>>;
+
+    /// Pauses/resumes delivery for these partitions (Java's `pause`/`resume`).
+    fn pause(&self, partitions: &[TopicPartition]);
+    fn resume(&self, partitions: &[TopicPartition]);
+
+    /// Creates the topics that do not exist yet.
+    async fn ensure_topics(&self, topics: &[TopicSpec]) -> ConnectResult<()>;
+
+    /// Exactly-once output: writes `records` and commits `offsets` (next
+    /// offset to read, per input partition) for the task's consumer group in
+    /// one Kafka transaction. On `Ok` both are durable and visible to
+    /// `read_committed` consumers; on `Err` neither is, and the task must
+    /// treat the batch as not processed (the runtime rewinds delivery to the
+    /// committed offsets). A task that uses this returns an empty map from
+    /// `pre_commit` so the runtime never commits offsets outside the
+    /// transaction. Fails with a clear error when the worker cannot run
+    /// transactions (e.g. the broker has no transaction coordinator).
+    async fn commit_transaction(
+        &self,
+        records: Vec<OutputRecord>,
+        offsets: HashMap<TopicPartition, i64>,
+    ) -> ConnectResult<()>;
 }
 
 /// A sink task (Java's `SinkTask`).

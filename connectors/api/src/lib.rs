@@ -18,8 +18,8 @@ pub mod transform;
 
 pub use config::{ConfigDef, ConfigKey, ConfigType, Importance, ParsedConfig, Props};
 pub use connector::{
-    Connector, ConnectorContext, ConnectorKind, OffsetReader, SinkTask, SinkTaskContext,
-    SourceTask, SourceTaskContext,
+    Connector, ConnectorContext, ConnectorKind, OffsetReader, OutputRecord, SinkRuntime, SinkTask,
+    SinkTaskContext, SourceTask, SourceTaskContext, TopicSpec,
 };
 pub use convert::{Converter, HeaderConverter};
 pub use data::{
