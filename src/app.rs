@@ -301,6 +301,10 @@ pub async fn start(
         override_policy: cfg.override_policy(),
         resolver: Arc::new(move |p: &Props| providers.resolve(p).map_err(|e| e.to_string())),
         client_mapper: Arc::new(|p: &Props| librdkafka_config(Client::Producer, p)),
+        consumer: cfg.to_librdkafka(Client::Consumer),
+        admin: cfg.to_librdkafka(Client::Admin),
+        consumer_mapper: Arc::new(|p: &Props| librdkafka_config(Client::Consumer, p)),
+        group_id: cfg.group_id().map(str::to_string),
     };
     let worker = Worker::new(
         settings,

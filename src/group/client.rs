@@ -251,6 +251,7 @@ fn our_versions(api: ApiKey) -> (i16, i16) {
         ApiKey::SyncGroup => (0, 5),
         ApiKey::Heartbeat => (0, 4),
         ApiKey::LeaveGroup => (0, 5),
+        ApiKey::OffsetDelete => (0, 0),
         _ => (0, 0),
     }
 }
@@ -263,6 +264,7 @@ fn api_name(api: ApiKey) -> &'static str {
         ApiKey::SyncGroup => "SyncGroup",
         ApiKey::Heartbeat => "Heartbeat",
         ApiKey::LeaveGroup => "LeaveGroup",
+        ApiKey::OffsetDelete => "OffsetDelete",
         _ => "Kafka",
     }
 }
@@ -467,6 +469,51 @@ impl BrokerConnection {
             });
         }
         R::Response::decode(&mut frame, version).map_err(|e| codec("decoding", &self.addr, e))
+    }
+
+    /// OffsetDelete (KIP-496), sent to the group's coordinator: removes the
+    /// group's committed offsets of these partitions. librdkafka's Rust
+    /// binding has no admin call for it; the sink offsets REST API needs it
+    /// to reset single partitions, as Java's `deleteConsumerGroupOffsets`.
+    pub async fn offset_delete(
+        &mut self,
+        group_id: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<(), ClientError> {
+        use kafka_protocol::messages::offset_delete_request::{
+            OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+        };
+        use kafka_protocol::messages::{OffsetDeleteRequest, TopicName};
+        let v = self.version_for(ApiKey::OffsetDelete)?;
+        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for (t, p) in partitions {
+            by_topic.entry(t.as_str()).or_default().push(*p);
+        }
+        let topics = by_topic
+            .into_iter()
+            .map(|(t, ps)| {
+                OffsetDeleteRequestTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(t.to_string())))
+                    .with_partitions(
+                        ps.into_iter()
+                            .map(|p| {
+                                OffsetDeleteRequestPartition::default().with_partition_index(p)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        let req = OffsetDeleteRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group_id.to_string())))
+            .with_topics(topics);
+        let resp = self.send(req, v, self.request_timeout).await?;
+        check("OffsetDelete", resp.error_code, None)?;
+        for t in &resp.topics {
+            for p in &t.partitions {
+                check("OffsetDelete", p.error_code, None)?;
+            }
+        }
+        Ok(())
     }
 
     /// Finds the group coordinator for `group_id`.

@@ -40,7 +40,7 @@ use crate::plugins::Plugins;
 use crate::storage::config_store::{ConfigEvent, ConfigStore, RestartRequest};
 use crate::storage::offset_store::OffsetStore;
 use crate::storage::status_store::{State, StatusStore};
-use crate::worker::{TaskId, Worker};
+use crate::worker::{sink_task, TaskId, Worker};
 
 /// What this worker owns.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -886,7 +886,24 @@ impl Herder for ConnectHerder {
     async fn connector_offsets(&self, name: &str) -> HerderResult<ConnectorOffsets> {
         let config = self.snapshot_connector(name)?;
         if self.kind_of(&config) == Some(ConnectorKind::Sink) {
-            return Err(HerderError::internal("Offsets of sink connectors are not available: the sink runtime is not part of this version of connectd"));
+            // Sink offsets are the consumer group's committed offsets.
+            let group = sink_task::sink_group(name, &config);
+            let offsets = sink_task::group_offsets(&self.worker.settings().consumer, &group)
+                .await
+                .map_err(|e| HerderError::internal(e.to_string()))?;
+            return Ok(ConnectorOffsets {
+                offsets: offsets
+                    .into_iter()
+                    .map(|(tp, o)| ConnectorOffset {
+                        partition: sink_partition(&tp),
+                        offset: Some(
+                            [("kafka_offset".to_string(), serde_json::json!(o))]
+                                .into_iter()
+                                .collect(),
+                        ),
+                    })
+                    .collect(),
+            });
         }
         self.offsets.read_to_end().await.map_err(store_err)?;
         Ok(ConnectorOffsets {
@@ -1024,7 +1041,89 @@ impl Herder for ConnectHerder {
     }
 }
 
+/// The REST partition map of a sink offset.
+fn sink_partition(
+    tp: &connect_api::record::TopicPartition,
+) -> serde_json::Map<String, serde_json::Value> {
+    [
+        ("kafka_topic".to_string(), serde_json::json!(tp.topic)),
+        (
+            "kafka_partition".to_string(),
+            serde_json::json!(tp.partition),
+        ),
+    ]
+    .into_iter()
+    .collect()
+}
+
 impl ConnectHerder {
+    /// Alters (PATCH) or resets (DELETE) a sink connector's consumer-group
+    /// offsets; the caller has checked that the connector is STOPPED.
+    async fn modify_sink_offsets(
+        &self,
+        name: &str,
+        config: &Props,
+        offsets: Option<ConnectorOffsets>,
+    ) -> HerderResult<Message> {
+        let group = sink_task::sink_group(name, config);
+        let settings = self.worker.settings();
+        let to_error = |e: sink_task::SinkOffsetsError| match e {
+            sink_task::SinkOffsetsError::BadRequest(m) => HerderError::bad_request(m),
+            sink_task::SinkOffsetsError::Kafka(m) => HerderError::internal(m),
+        };
+        let (entries, verb) = match &offsets {
+            Some(o) => {
+                let raw: Vec<_> = o
+                    .offsets
+                    .iter()
+                    .map(|e| (e.partition.clone(), e.offset.clone()))
+                    .collect();
+                let parsed = sink_task::parse_sink_offsets(&raw).map_err(to_error)?;
+                let (set, reset): (Vec<_>, Vec<_>) =
+                    parsed.into_iter().partition(|(_, o)| o.is_some());
+                let commit = set
+                    .into_iter()
+                    .filter_map(|(tp, o)| o.map(|o| (tp, o)))
+                    .collect();
+                sink_task::alter_group_offsets(&settings.consumer, &group, commit)
+                    .await
+                    .map_err(to_error)?;
+                let reset: Vec<_> = reset.into_iter().map(|(tp, _)| tp).collect();
+                sink_task::delete_partition_offsets(&settings.consumer, &group, &reset)
+                    .await
+                    .map_err(to_error)?;
+                (raw, "altered")
+            }
+            None => {
+                sink_task::delete_group(&settings.admin, &group)
+                    .await
+                    .map_err(to_error)?;
+                (Vec::new(), "reset")
+            }
+        };
+        let handled = match self
+            .plugins
+            .connector(config.get("connector.class").map_or("", String::as_str))
+        {
+            Some(p) => (p.new_connector)()
+                .alter_offsets(config, &entries)
+                .await
+                .map_err(|e| {
+                    HerderError::internal(format!(
+                        "Failed to modify offsets for connector {name}: {e}"
+                    ))
+                })?,
+            None => false,
+        };
+        Ok(Message {
+            message: if handled {
+                format!("The offsets for this connector have been {verb} successfully")
+            } else {
+                format!("The Connect framework-managed offsets for this connector have been {verb} successfully. However, if this connector manages offsets externally, they will need to be manually {verb} in the system that the connector uses.")
+            },
+        })
+    }
+
     async fn modify_offsets(
         &self,
         name: &str,
@@ -1043,7 +1142,7 @@ impl ConnectHerder {
             }
         }
         if self.kind_of(&config) == Some(ConnectorKind::Sink) {
-            return Err(HerderError::internal("Offsets of sink connectors cannot be modified: the sink runtime is not part of this version of connectd"));
+            return self.modify_sink_offsets(name, &config, offsets).await;
         }
         self.offsets.read_to_end().await.map_err(store_err)?;
         let (entries, verb): (Vec<_>, &str) = match offsets {

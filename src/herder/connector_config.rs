@@ -152,10 +152,41 @@ pub fn describe(def: &ConfigDef) -> Vec<ConfigKeyInfo> {
 }
 
 /// The framework definition for a connector kind.
+/// The sink-only keys (Java's `SinkConnectorConfig`, contract §5.4).
+pub fn sink_def() -> ConfigDef {
+    let dlq = |k: ConfigKey, order: i32, display: &str| {
+        k.group("Error Handling", order, Width::Medium, display)
+    };
+    ConfigDef::new()
+        .define(
+            ConfigKey::new("topics", ConfigType::List, Dflt::Value(String::new()), Importance::High,
+                "List of topics to consume, separated by commas")
+                .group("Common", 4, Width::Long, "Topics"),
+        )
+        .define(
+            ConfigKey::new("topics.regex", ConfigType::String, Dflt::Value(String::new()), Importance::High,
+                "Regular expression giving topics to consume. Under the hood, the regex is compiled to a java.util.regex.Pattern. Only one of topics or topics.regex should be specified.")
+                .group("Common", 4, Width::Long, "Topics regex"),
+        )
+        .define(dlq(
+            ConfigKey::new("errors.deadletterqueue.topic.name", ConfigType::String, Dflt::Value(String::new()), Importance::Medium,
+                "The name of the topic to be used as the dead letter queue (DLQ) for messages that result in an error when processed by this sink connector, or its transformations or converters. The topic name is blank by default, which means that no messages are to be recorded in the DLQ."),
+            6, "Dead Letter Queue Topic Name"))
+        .define(dlq(
+            ConfigKey::new("errors.deadletterqueue.topic.replication.factor", ConfigType::Short, Dflt::Value("3".into()), Importance::Medium,
+                "Replication factor used to create the dead letter queue topic when it doesn't already exist."),
+            7, "Dead Letter Queue Topic Replication Factor"))
+        .define(dlq(
+            ConfigKey::new("errors.deadletterqueue.context.headers.enable", ConfigType::Boolean, Dflt::Value("false".into()), Importance::Medium,
+                "If true, add headers containing error context to the messages written to the dead letter queue. To avoid clashing with headers from the original record, all error context header keys, all error context header keys will start with __connect.errors."),
+            8, "Enable Error Context Headers"))
+}
+
 pub fn framework_def(kind: ConnectorKind) -> ConfigDef {
     let mut def = common_def().merge(&errors::config_def());
-    if kind == ConnectorKind::Source {
-        def = def.merge(&source_def());
+    match kind {
+        ConnectorKind::Source => def = def.merge(&source_def()),
+        ConnectorKind::Sink => def = def.merge(&sink_def()),
     }
     def
 }
@@ -194,6 +225,22 @@ pub async fn validate(
         if let Some(v) = values.iter_mut().find(|v| v.name == "exactly.once.support") {
             v.errors
                 .push("This worker does not have exactly-once source support enabled.".into());
+        }
+    }
+    if kind == ConnectorKind::Sink {
+        // The cross-field checks of the sink runtime, reported on the keys
+        // they concern, so a bad sink config is refused at creation.
+        if let Err(e) = crate::worker::sink_task::SinkSettings::from_props(props) {
+            let key = match &e {
+                connect_api::error::ConnectError::Config { key, .. } => key.clone(),
+                _ => "topics".to_string(),
+            };
+            let msg = e.to_string();
+            if let Some(v) = values.iter_mut().find(|v| v.name == key) {
+                if !v.errors.contains(&msg) {
+                    v.errors.push(msg);
+                }
+            }
         }
     }
     let mut configs: Vec<ConfigInfo> = Vec::new();

@@ -5,6 +5,7 @@
 //! by its simple name, or by an alias; for connectors also by the simple name
 //! without the `Connector` suffix, as the Java worker allows.
 
+pub mod file_sink;
 pub mod verifiable;
 
 use std::sync::OnceLock;
@@ -39,7 +40,12 @@ impl Plugins {
     pub fn get() -> &'static Plugins {
         static PLUGINS: OnceLock<Plugins> = OnceLock::new();
         PLUGINS.get_or_init(|| Plugins {
-            connectors: vec![verifiable::plugin(), connect_mongodb::plugin()],
+            connectors: vec![
+                file_sink::plugin(),
+                verifiable::plugin(),
+                connect_mongodb::plugin(),
+                connect_normalizer::plugin(),
+            ],
             converters: connect_converters::converter_plugins(),
             header_converters: connect_converters::header_converter_plugins(),
             transforms: connect_transforms::transform_plugins(),

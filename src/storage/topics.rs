@@ -179,3 +179,57 @@ async fn check_compacted(
     }
     Ok(())
 }
+
+/// Creates a topic for a connector (a sink's dead letter queue, or a topic a
+/// sink task asks for) unless it exists; an existing topic is left exactly
+/// as it is. `None` partitions or replication factor mean the broker's
+/// defaults (KIP-464). Configs are passed through unchanged, so a caller can
+/// ask for `cleanup.policy=delete` or `compact` explicitly.
+pub async fn create_if_missing(
+    admin: &AdminClient<DefaultClientContext>,
+    name: &str,
+    partitions: Option<i32>,
+    replication_factor: Option<i16>,
+    configs: &[(String, String)],
+) -> Result<(), TopicError> {
+    if partition_count(admin, name)?.is_some() {
+        return Ok(());
+    }
+    let mut nt = NewTopic::new(
+        name,
+        partitions.unwrap_or(-1),
+        TopicReplication::Fixed(replication_factor.map_or(-1, i32::from)),
+    );
+    for (k, v) in configs {
+        nt = nt.set(k, v);
+    }
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics(&[nt], &opts)
+        .await
+        .map_err(|source| TopicError::Create {
+            topic: name.to_string(),
+            source,
+        })?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => {
+                return Err(TopicError::Create {
+                    topic: name.to_string(),
+                    source: KafkaError::AdminOp(code),
+                })
+            }
+        }
+    }
+    tracing::info!(topic = %name, "created topic");
+    // Metadata propagation is asynchronous; wait until the topic is visible
+    // so that a producer's first send does not race it.
+    for _ in 0..100 {
+        if partition_count(admin, name)?.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}

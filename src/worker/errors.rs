@@ -123,8 +123,22 @@ impl ErrorPolicy {
         &self,
         stage: Stage,
         topic: &str,
-        mut op: F,
+        op: F,
     ) -> Result<Option<T>, ConnectError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ConnectError>>,
+    {
+        match self.retry(op).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => self.tolerate(stage, topic, e).map(|()| None),
+        }
+    }
+
+    /// Runs `op`, retrying retriable failures within the retry timeout, and
+    /// returns the last failure as it is, for callers that report it
+    /// themselves (the sink runtime's dead letter queue needs the error).
+    pub async fn retry<T, F, Fut>(&self, mut op: F) -> Result<T, ConnectError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ConnectError>>,
@@ -133,7 +147,7 @@ impl ErrorPolicy {
         let mut delay = Duration::from_millis(300);
         loop {
             match op().await {
-                Ok(v) => return Ok(Some(v)),
+                Ok(v) => return Ok(v),
                 Err(e) => {
                     let may_retry = e.is_retriable()
                         && self
@@ -144,7 +158,7 @@ impl ErrorPolicy {
                         delay = (delay * 2).min(self.retry_delay_max);
                         continue;
                     }
-                    return self.tolerate(stage, topic, e).map(|()| None);
+                    return Err(e);
                 }
             }
         }

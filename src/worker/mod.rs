@@ -7,6 +7,7 @@
 //! RUNNING can never overtake the FAILED that followed it.
 
 pub mod errors;
+pub mod sink_task;
 pub mod source_task;
 pub mod transforms;
 
@@ -58,6 +59,15 @@ pub struct WorkerSettings {
     pub override_policy: OverridePolicy,
     pub resolver: Resolver,
     pub client_mapper: ClientMapper,
+    /// librdkafka settings for sink-task consumers (bootstrap and `consumer.*`).
+    pub consumer: BTreeMap<String, String>,
+    /// librdkafka settings for connector admin clients (DLQ and task topics).
+    pub admin: BTreeMap<String, String>,
+    /// Maps `consumer.override.*` keys (Java names) to librdkafka settings.
+    pub consumer_mapper: ClientMapper,
+    /// The worker's `group.id` (distributed mode), part of sink tasks'
+    /// `transactional.id`.
+    pub group_id: Option<String>,
 }
 
 pub use crate::group::TaskId;
@@ -476,13 +486,8 @@ impl Worker {
         }
         let cancel = CancellationToken::new();
         let (target_tx, target_rx) = watch::channel(target);
-        let run = match self.build_source_run(
-            &id,
-            raw_task,
-            raw_connector,
-            target_rx,
-            cancel.clone(),
-        ) {
+        let run = match self.build_task_run(&id, raw_task, raw_connector, target_rx, cancel.clone())
+        {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(task = %format!("{}-{}", id.connector, id.task), error = %e, "task failed to start");
@@ -493,7 +498,10 @@ impl Worker {
         // Java log context: `[name|task-0]`.
         let name = format!("{}|task-{}", id.connector, id.task);
         let handle = spawn_named(name, async move {
-            let _ = run.run().await;
+            let _ = match run {
+                TaskRun::Source(r) => r.run().await,
+                TaskRun::Sink(r) => r.run().await,
+            };
         });
         lock(&self.tasks).insert(
             id,
@@ -505,24 +513,178 @@ impl Worker {
         );
     }
 
-    fn build_source_run(
+    fn build_task_run(
         self: &Arc<Self>,
         id: &TaskId,
         raw_task: &Props,
         raw_connector: &Props,
         target: watch::Receiver<TargetState>,
         cancel: CancellationToken,
-    ) -> ConnectResult<SourceTaskRun> {
+    ) -> ConnectResult<TaskRun> {
         let task_class = raw_task.get("task.class").cloned().unwrap_or_default();
         let plugin = self
             .plugins
             .connector_by_task_class(&task_class)
             .ok_or_else(|| ConnectError::fatal(format!("Failed to find any class that implements Task and which name matches {task_class}")))?;
-        let TaskFactory::Source(new_task) = plugin.new_task else {
-            return Err(ConnectError::fatal(format!(
-                "{task_class} is a sink task; the sink runtime is not available in this version of connectd"
-            )));
+        match plugin.new_task {
+            TaskFactory::Source(new_task) => self
+                .build_source_run(id, new_task, raw_task, raw_connector, target, cancel)
+                .map(|r| TaskRun::Source(Box::new(r))),
+            TaskFactory::Sink(new_task) => self
+                .build_sink_run(id, new_task, raw_task, raw_connector, target, cancel)
+                .map(|r| TaskRun::Sink(Box::new(r))),
+        }
+    }
+
+    /// librdkafka settings of a sink task's consumer: Java's defaults for a
+    /// Connect sink consumer, then the worker's `consumer.*`, then the
+    /// connector's `consumer.override.*` as far as the override policy allows.
+    fn sink_consumer_settings(&self, id: &TaskId, connector: &Props) -> BTreeMap<String, String> {
+        let mut cfg = BTreeMap::new();
+        // Java's consumer reads uncommitted data unless told otherwise
+        // (librdkafka's default is read_committed).
+        cfg.insert(
+            "isolation.level".to_string(),
+            "read_uncommitted".to_string(),
+        );
+        cfg.extend(self.settings.consumer.clone());
+        let overrides = originals_with_prefix(connector, "consumer.override.");
+        for (k, v) in (self.settings.consumer_mapper)(&overrides) {
+            if self.settings.override_policy.allows(&k) {
+                cfg.insert(k, v);
+            }
+        }
+        // Java's metadata.max.age.ms also paces topics.regex discovery; in
+        // librdkafka that is topic.metadata.refresh.interval.ms.
+        if let Some(age) = cfg.get("metadata.max.age.ms").cloned() {
+            cfg.insert("topic.metadata.refresh.interval.ms".to_string(), age);
+        }
+        // Offsets are committed by the runtime only (see sink_task.rs).
+        cfg.insert("enable.auto.commit".to_string(), "false".to_string());
+        cfg.insert(
+            "group.id".to_string(),
+            sink_task::sink_group(&id.connector, connector),
+        );
+        cfg.insert(
+            "client.id".to_string(),
+            format!("connector-consumer-{}-{}", id.connector, id.task),
+        );
+        cfg
+    }
+
+    fn build_sink_run(
+        self: &Arc<Self>,
+        id: &TaskId,
+        new_task: fn() -> Box<dyn connect_api::SinkTask>,
+        raw_task: &Props,
+        raw_connector: &Props,
+        target: watch::Receiver<TargetState>,
+        cancel: CancellationToken,
+    ) -> ConnectResult<sink_task::SinkTaskRun> {
+        let connector = self.resolve(raw_connector)?;
+        let props = self.resolve(raw_task)?;
+        let parsed = errors::config_def()
+            .parse(&connector)
+            .map_err(|e| ConnectError::fatal(e.to_string()))?;
+        let sink = sink_task::SinkSettings::from_props(&connector)?;
+        let name = format!("{}-{}", id.connector, id.task);
+        let consumer_settings = self.sink_consumer_settings(id, &connector);
+        let (consumer, shared) = sink_task::create_consumer(&consumer_settings, &name)?;
+        let mut producer = self.settings.producer.clone();
+        let overrides = originals_with_prefix(&connector, "producer.override.");
+        for (k, v) in (self.settings.client_mapper)(&overrides) {
+            if self.settings.override_policy.allows(&k) {
+                producer.insert(k, v);
+            }
+        }
+        let transactional_id = match &self.settings.group_id {
+            Some(g) => format!("connect-{g}-{}-{}", id.connector, id.task),
+            None => format!("connect-{}-{}", id.connector, id.task),
         };
+        let dlq = match &sink.dlq_topic {
+            Some(topic) => Some(sink_task::DeadLetterQueue {
+                producer: self.producer(id, &connector)?,
+                topic: topic.clone(),
+                replication_factor: sink.dlq_replication_factor,
+                context_headers: sink.dlq_context_headers,
+                connector: id.connector.clone(),
+                task_id: id.task,
+                admin: self.settings.admin.clone(),
+            }),
+            None => None,
+        };
+        let runtime = Arc::new(sink_task::KafkaSinkRuntime::new(
+            Arc::clone(&consumer),
+            Arc::clone(&shared),
+            sink_task::SinkClients {
+                admin: self.settings.admin.clone(),
+                producer,
+                transactional_id,
+                consumer: consumer_settings,
+            },
+            name,
+        ));
+        let class_of = |key: &str, worker: &(String, Props)| {
+            connector
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| worker.0.clone())
+        };
+        Ok(sink_task::SinkTaskRun {
+            connector: id.connector.clone(),
+            task_id: id.task,
+            task: new_task(),
+            props,
+            subscription: sink.subscription,
+            consumer,
+            shared,
+            runtime,
+            pipeline: sink_task::SinkPipeline {
+                transforms: TransformChain::from_config(&connector, self.plugins)?,
+                key_converter: (
+                    class_of("key.converter", &self.settings.key_converter),
+                    self.converter(
+                        &connector,
+                        "key.converter",
+                        &self.settings.key_converter,
+                        true,
+                    )?,
+                ),
+                value_converter: (
+                    class_of("value.converter", &self.settings.value_converter),
+                    self.converter(
+                        &connector,
+                        "value.converter",
+                        &self.settings.value_converter,
+                        false,
+                    )?,
+                ),
+                header_converter: (
+                    class_of("header.converter", &self.settings.header_converter),
+                    self.header_converter(&connector)?,
+                ),
+                errors: ErrorPolicy::from_config(&parsed),
+                dlq,
+                listener: Arc::new(TaskStatusListener {
+                    id: id.clone(),
+                    worker: Arc::downgrade(self),
+                }),
+            },
+            flush_interval: self.settings.offset_flush_interval,
+            target,
+            cancel,
+        })
+    }
+
+    fn build_source_run(
+        self: &Arc<Self>,
+        id: &TaskId,
+        new_task: fn() -> Box<dyn connect_api::SourceTask>,
+        raw_task: &Props,
+        raw_connector: &Props,
+        target: watch::Receiver<TargetState>,
+        cancel: CancellationToken,
+    ) -> ConnectResult<SourceTaskRun> {
         let connector = self.resolve(raw_connector)?;
         let props = self.resolve(raw_task)?;
         let parsed = errors::config_def()
@@ -614,6 +776,12 @@ impl Worker {
         self.flush_status().await;
         let _ = self.status_tx.send(StatusUpdate::Close).await;
     }
+}
+
+/// A task ready to run, of either kind.
+enum TaskRun {
+    Source(Box<SourceTaskRun>),
+    Sink(Box<sink_task::SinkTaskRun>),
 }
 
 struct TaskStatusListener {

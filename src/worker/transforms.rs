@@ -4,13 +4,15 @@
 
 use connect_api::config::{originals_with_prefix, ConfigType, Default as Dflt, Importance, Props};
 use connect_api::error::{ConnectError, ConnectResult};
-use connect_api::record::ConnectRecord;
+use connect_api::record::{ConnectRecord, SinkRecord};
 use connect_api::{ConfigDef, Predicate, Transform};
 
 use crate::plugins::Plugins;
 
 struct Step {
     alias: String,
+    /// The configured class, named in dead-letter-queue context headers.
+    class: String,
     transform: Box<dyn Transform>,
     predicate: Option<(Box<dyn Predicate>, bool)>,
 }
@@ -148,11 +150,43 @@ impl TransformChain {
             };
             steps.push(Step {
                 alias,
+                class: class.clone(),
                 transform,
                 predicate,
             });
         }
         Ok(TransformChain { steps })
+    }
+
+    /// Applies every step to a record bound for a sink task (through
+    /// [`Transform::apply_sink`], so sink-aware transforms see the Kafka
+    /// offset). On failure the error comes with the failing step's class.
+    pub fn apply_sink(
+        &self,
+        mut record: SinkRecord,
+    ) -> Result<Option<SinkRecord>, (String, ConnectError)> {
+        for step in &self.steps {
+            if let Some((pred, negate)) = &step.predicate {
+                if pred.test(&record.record) == *negate {
+                    continue;
+                }
+            }
+            match step.transform.apply_sink(record) {
+                Ok(Some(r)) => record = r,
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    let e = match e {
+                        ConnectError::Retriable(m) => ConnectError::Retriable(m),
+                        other => ConnectError::data(format!(
+                            "transform '{}' failed: {other}",
+                            step.alias
+                        )),
+                    };
+                    return Err((step.class.clone(), e));
+                }
+            }
+        }
+        Ok(Some(record))
     }
 
     pub fn is_empty(&self) -> bool {

@@ -198,6 +198,53 @@ pub trait SinkRuntime: Send + Sync {
         records: Vec<OutputRecord>,
         offsets: HashMap<TopicPartition, i64>,
     ) -> ConnectResult<()>;
+
+    /// The number of partitions of an existing topic, `None` when the topic
+    /// does not exist. Lets a task create an output topic partitioned like its
+    /// input. The default reports that the runtime cannot answer.
+    async fn partition_count(&self, topic: &str) -> ConnectResult<Option<i32>> {
+        Err(ConnectError::fatal(format!(
+            "this sink runtime cannot describe topic {topic} (partition_count is not implemented)"
+        )))
+    }
+
+    /// Reads committed records (`read_committed`) of one partition of any
+    /// topic, outside the task's consumer group and without moving its
+    /// positions: at most `max_records` records at or after offset `from`.
+    /// Used to restore task state kept in a topic of its own. The default
+    /// reports that the runtime cannot read topics.
+    async fn read_partition(
+        &self,
+        partition: &TopicPartition,
+        from: i64,
+        max_records: usize,
+    ) -> ConnectResult<PartitionChunk> {
+        let _ = (from, max_records);
+        Err(ConnectError::fatal(format!(
+            "this sink runtime cannot read {}-{} (read_partition is not implemented)",
+            partition.topic, partition.partition
+        )))
+    }
+}
+
+/// One record read back by [`SinkRuntime::read_partition`], as stored bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumedRecord {
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// A page of [`SinkRuntime::read_partition`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PartitionChunk {
+    pub records: Vec<ConsumedRecord>,
+    /// Where the next call should start (past skipped transaction markers,
+    /// aborted and compacted-away records).
+    pub next_offset: i64,
+    /// The partition's last stable offset when the call was answered: the
+    /// read is complete once `next_offset >= end_offset`.
+    pub end_offset: i64,
 }
 
 /// A sink task (Java's `SinkTask`).

@@ -51,6 +51,8 @@ def main():
     ap.add_argument("--docs", type=int, default=200000); ap.add_argument("--size", type=int, default=1000)
     ap.add_argument("--chunk-mb", default="16"); ap.add_argument("--parallelism", default="2")
     ap.add_argument("--tasks", default="1")
+    ap.add_argument("--avro-registry", default="", help="schema registry URL: AvroConverter keys and values with "
+                    "output.format.*=schema and inference (docs/avro.md) instead of JsonConverter")
     a = ap.parse_args()
     kafka = os.environ.get("KAFKA_BOOTSTRAP") or sys.exit("KAFKA_BOOTSTRAP is not set")
     work = tempfile.mkdtemp(prefix="mongo-bench-")
@@ -79,6 +81,11 @@ def main():
                  "value.converter": "org.apache.kafka.connect.json.JsonConverter",
                  "key.converter.schemas.enable": "false", "value.converter.schemas.enable": "false",
                  "listeners": f"http://127.0.0.1:{rest_port}", "offset.flush.interval.ms": "1000"}
+        if a.avro_registry:
+            for side in ("key", "value"):
+                props[f"{side}.converter"] = "io.confluent.connect.avro.AvroConverter"
+                props[f"{side}.converter.schema.registry.url"] = a.avro_registry
+                props.pop(f"{side}.converter.schemas.enable")
         open(f"{work}/w.properties", "w").write("".join(f"{k}={v}\n" for k, v in props.items()))
         worker = subprocess.Popen([a.connectd, "distributed", f"{work}/w.properties"], stdout=subprocess.DEVNULL,
                                   stderr=open(f"{work}/worker.log", "w"))
@@ -89,6 +96,9 @@ def main():
         cfg = {"connector.class": "io.connectd.mongodb.MongoSourceConnector", "connection.uri": uri, "database": "bench",
                "collection": "docs", "startup.mode": "copy_existing", "topic.prefix": g, "tasks.max": a.tasks,
                "snapshot.parallelism": a.parallelism, "snapshot.chunk.size.mb": a.chunk_mb}
+        if a.avro_registry:
+            cfg.update({"output.format.key": "schema", "output.format.value": "schema",
+                        "output.schema.infer.value": "true", "output.schema.registry.url": a.avro_registry})
         cpu0 = cpu_seconds(worker.pid)
         t0 = time.time()
         while http(base, "POST", "/connectors", {"name": name, "config": cfg})[0] != 201:
@@ -111,7 +121,8 @@ def main():
         cpu = cpu_seconds(worker.pid) - cpu0
         res = {"docs": a.docs, "doc_bytes": a.size, "chunks": total, "seconds": round(secs, 2),
                "docs_per_sec": round(a.docs / secs), "worker_cpu_s_per_million": round(cpu / a.docs * 1e6, 1),
-               "peak_rss_mb": round(peak_rss_mb(worker.pid), 1), "parallelism": a.parallelism, "tasks": a.tasks}
+               "peak_rss_mb": round(peak_rss_mb(worker.pid), 1), "parallelism": a.parallelism, "tasks": a.tasks,
+               "converter": "avro" if a.avro_registry else "json"}
         print(json.dumps(res))
     finally:
         for p in (worker, sim):

@@ -102,6 +102,7 @@ pub fn config_def() -> ConfigDef {
         s("change.stream.full.document", "", Medium, "fullDocument option of the change stream: default, updateLookup, whenAvailable or required. Empty means the server default (no full document on updates)."),
         s("change.stream.full.document.before.change", "", Medium, "fullDocumentBeforeChange option (pre-images, MongoDB 6.0+): default, off, whenAvailable or required. Empty means off."),
         b("change.stream.show.expanded.events", false, Low, "Ask the server for DDL events (create, createIndexes, modify, ...) as well."),
+        b("change.stream.split.large.events", false, Medium, "Append $changeStreamSplitLargeEvent (MongoDB 7.0+/6.0.9+) to the change streams, so an event larger than 16 MiB arrives as fragments instead of failing the stream; the fragments are joined back into one record (its _id is the last fragment's resume token) and the offset only moves past complete events."),
         b("change.stream.document.key.as.key", true, Medium, "Use the event's documentKey as the record key; when false the key is {\"_id\": <resume token>}."),
         b("publish.full.document.only", false, High, "Publish only the fullDocument of each change (forces updateLookup); events without one (deletes, DDL) are not published."),
         b("publish.full.document.only.tombstone.on.delete", false, Medium, "With publish.full.document.only: publish a delete as a record with a null value (a tombstone) instead of dropping it."),
@@ -120,15 +121,16 @@ pub fn config_def() -> ConfigDef {
         opt("copy.existing.namespace.regex", ConfigType::String, Low, "Deprecated alias of startup.mode.copy.existing.namespace.regex."),
         opt("copy.existing.allow.disk.use", ConfigType::Boolean, Low, "Deprecated alias of startup.mode.copy.existing.allow.disk.use."),
         // --- output
-        s("output.format.key", "json", High, "Key format: json (a JSON string) or bson (the raw BSON bytes). schema is not supported yet.")
+        s("output.format.key", "json", High, "Key format: json (a JSON string), bson (the raw BSON bytes) or schema (a Connect struct for a schema'd converter such as AvroConverter: {_id: <mapped _id>} inferred per collection, or output.schema.key). See docs/avro.md.")
             .validator(Validator::one_of(&["json", "bson", "schema"])),
-        s("output.format.value", "json", High, "Value format: json (a JSON string) or bson (the raw BSON bytes). schema is not supported yet.")
+        s("output.format.value", "json", High, "Value format: json (a JSON string), bson (the raw BSON bytes) or schema (a Connect struct: the official change-event layout, or the document with publish.full.document.only; shaped by output.schema.infer.value or output.schema.value). See docs/avro.md.")
             .validator(Validator::one_of(&["json", "bson", "schema"])),
         s("output.json.formatter", FORMATTER_DEFAULT, Medium, "How BSON becomes JSON: ...DefaultJson (legacy strict extended JSON), ...ExtendedJson (canonical extended JSON v2) or ...SimplifiedJson (relaxed, with ObjectId, dates, decimals and binaries as plain strings).")
             .validator(Validator::one_of(&[FORMATTER_DEFAULT, FORMATTER_EXTENDED, FORMATTER_SIMPLIFIED])),
-        opt("output.schema.key", ConfigType::String, Low, "Avro schema of the key for output.format.key=schema (not supported yet)."),
-        opt("output.schema.value", ConfigType::String, Low, "Avro schema of the value for output.format.value=schema (not supported yet)."),
-        b("output.schema.infer.value", false, Low, "Infer a value schema per document for output.format.value=schema (not supported yet)."),
+        opt("output.schema.key", ConfigType::String, Low, "Avro schema (JSON text) of the key for output.format.key=schema; fields are taken from the document key by name. Unset: the key schema {_id} is inferred per collection."),
+        opt("output.schema.value", ConfigType::String, Low, "Avro schema (JSON text) of the value for output.format.value=schema; fields are taken by name, non-string values of string fields become JSON. Unset: the official change-event schema with documents as JSON strings."),
+        b("output.schema.infer.value", false, Low, "With output.format.value=schema: keep one inferred schema per collection (the union of the fields seen, all optional; changes only widen, so each version is BACKWARD compatible with the previous) and continue it from the schema registry after a restart. See docs/avro.md."),
+        opt(crate::schema::REGISTRY_URL_KEY, ConfigType::String, Low, "Schema registry URL(s), comma-separated, from which inferred schemas are reloaded after a restart (subjects <topic>-value and <topic>-key). Defaults to the connector's value.converter.schema.registry.url."),
         // --- topics
         s("topic.prefix", "", Medium, "Prefix of every topic name."),
         s("topic.suffix", "", Medium, "Suffix of every topic name."),
@@ -176,6 +178,8 @@ pub fn config_def() -> ConfigDef {
 pub enum Format {
     Json,
     Bson,
+    /// A Connect struct with a schema ([`crate::schema`]).
+    Schema,
 }
 
 /// BSON → JSON flavour (`output.json.formatter`).
@@ -340,6 +344,8 @@ pub struct MongoConfig {
     pub full_document: Option<String>,
     pub full_document_before_change: Option<String>,
     pub show_expanded_events: bool,
+    /// `change.stream.split.large.events`: ask for and reassemble fragments.
+    pub split_large_events: bool,
     pub document_key_as_key: bool,
     pub full_document_only: bool,
     pub tombstone_on_delete: bool,
@@ -354,6 +360,8 @@ pub struct MongoConfig {
     pub key_format: Format,
     pub value_format: Format,
     pub formatter: Formatter,
+    /// Schema'd key/value production when either format is `schema`.
+    pub schema_output: Option<std::sync::Arc<crate::schema::SchemaOutput>>,
     pub topic_prefix: String,
     pub topic_suffix: String,
     pub topic_separator: String,
@@ -564,10 +572,7 @@ impl MongoConfig {
         let format = |k: &str| -> Result<Format, MongoError> {
             match st(k).as_str() {
                 "bson" => Ok(Format::Bson),
-                "schema" => Err(MongoError::Config {
-                    key: k.into(),
-                    message: "output format `schema` is not supported by connectd yet; use json (with JsonConverter) or bson".into(),
-                }),
+                "schema" => Ok(Format::Schema),
                 _ => Ok(Format::Json),
             }
         };
@@ -618,6 +623,9 @@ impl MongoConfig {
             show_expanded_events: parsed
                 .bool("change.stream.show.expanded.events")
                 .unwrap_or(false),
+            split_large_events: parsed
+                .bool("change.stream.split.large.events")
+                .unwrap_or(false),
             document_key_as_key: parsed
                 .bool("change.stream.document.key.as.key")
                 .unwrap_or(true),
@@ -650,6 +658,14 @@ impl MongoConfig {
             key_format: format("output.format.key")?,
             value_format: format("output.format.value")?,
             formatter,
+            schema_output: crate::schema::SchemaOutput::from_props(
+                props,
+                format("output.format.key")? == Format::Schema,
+                format("output.format.value")? == Format::Schema,
+                full_document_only,
+                formatter,
+            )?
+            .map(std::sync::Arc::new),
             topic_prefix: st("topic.prefix"),
             topic_suffix: st("topic.suffix"),
             topic_separator: st("topic.separator"),
@@ -767,9 +783,19 @@ mod tests {
     }
 
     #[test]
-    fn schema_format_is_rejected_with_a_reason() {
-        let e = MongoConfig::parse(&props(&[("output.format.value", "schema")]))
-            .expect_err("unsupported");
-        assert!(e.to_string().contains("not supported"), "{e}");
+    fn schema_format_is_accepted_and_bad_schemas_name_the_key() {
+        let c = MongoConfig::parse(&props(&[
+            ("output.format.value", "schema"),
+            ("output.schema.infer.value", "true"),
+        ]))
+        .expect("schema format");
+        assert_eq!(c.value_format, Format::Schema);
+        assert!(c.schema_output.is_some());
+        let e = MongoConfig::parse(&props(&[
+            ("output.format.value", "schema"),
+            ("output.schema.value", "{\"type\": \"recordz\"}"),
+        ]))
+        .expect_err("invalid schema");
+        assert!(e.to_string().contains("output.schema.value"), "{e}");
     }
 }

@@ -62,7 +62,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
-use mongodb::bson::{doc, Bson, Document, Timestamp};
+use mongodb::bson::{doc, Bson, Document, RawDocument, RawDocumentBuf, Timestamp};
 use mongodb::options::Hint;
 use mongodb::Client;
 
@@ -70,31 +70,45 @@ use crate::bsonx;
 use crate::config::{Handoff, MongoConfig};
 use crate::error::MongoError;
 use crate::plan::ChunkSpec;
-use crate::stream::token_doc;
+use crate::stream::{token_doc, Joined, Reassembler};
 
 /// A read chunk: its documents (in `_id` order, then backfilled inserts) and
 /// its high watermark (`None` for at-least-once).
 pub struct ChunkData {
-    pub docs: Vec<Document>,
+    /// Undecoded, as the server sent them: records are written straight
+    /// from the BSON ([`crate::records::snapshot_record_raw`]).
+    pub docs: Vec<RawDocumentBuf>,
     pub high: Option<Timestamp>,
     /// Change events applied by the backfill.
     pub replayed: usize,
 }
 
-/// Buffer keyed by `_id` (its canonical extended JSON) that keeps read order.
+/// Buffer keyed by `_id` that keeps read order. The key is the BSON of
+/// `{_id: <id>}`: exact per type and value like the `_id` index, and built
+/// without decoding the document.
 #[derive(Default)]
 struct Buffer {
-    docs: Vec<Option<Document>>,
-    index: HashMap<String, usize>,
+    docs: Vec<Option<RawDocumentBuf>>,
+    index: HashMap<Vec<u8>, usize>,
 }
 
-fn id_key(id: &Bson) -> String {
-    id.clone().into_canonical_extjson().to_string()
+fn raw_id_key(d: &RawDocument) -> Vec<u8> {
+    let mut k = RawDocumentBuf::new();
+    if let Ok(Some(id)) = d.get("_id") {
+        k.append_ref("_id", id);
+    }
+    k.into_bytes()
+}
+
+fn id_key(id: &Bson) -> Vec<u8> {
+    RawDocumentBuf::from_document(&doc! {"_id": id.clone()})
+        .map(RawDocumentBuf::into_bytes)
+        .unwrap_or_default()
 }
 
 impl Buffer {
-    fn upsert(&mut self, d: Document) {
-        let k = id_key(d.get("_id").unwrap_or(&Bson::Null));
+    fn upsert(&mut self, d: RawDocumentBuf) {
+        let k = raw_id_key(&d);
         match self.index.get(&k) {
             Some(&i) => self.docs[i] = Some(d),
             None => {
@@ -108,7 +122,7 @@ impl Buffer {
             self.docs[i] = None;
         }
     }
-    fn into_docs(self) -> Vec<Document> {
+    fn into_docs(self) -> Vec<RawDocumentBuf> {
         self.docs.into_iter().flatten().collect()
     }
 }
@@ -117,8 +131,8 @@ async fn read_range(
     client: &Client,
     cfg: &MongoConfig,
     c: &ChunkSpec,
-) -> Result<Vec<Document>, MongoError> {
-    let coll = client.database(&c.db).collection::<Document>(&c.coll);
+) -> Result<Vec<RawDocumentBuf>, MongoError> {
+    let coll = client.database(&c.db).collection::<RawDocumentBuf>(&c.coll);
     let (min, max) = (c.min_bson(), c.max_bson());
     let mut find = coll
         .find(cfg.snapshot_filter(&c.db, &c.coll))
@@ -198,12 +212,21 @@ impl From<MongoError> for ReadError {
 
 async fn open_coll_stream(
     client: &Client,
+    cfg: &MongoConfig,
     c: &ChunkSpec,
     what: &str,
 ) -> Result<mongodb::change_stream::ChangeStream<Document>, MongoError> {
     let coll = client.database(&c.db).collection::<Document>(&c.coll);
+    // Looked-up post-images make events larger, so the replay asks for
+    // fragments too when the connector does.
+    let pipeline: Vec<Document> = if cfg.split_large_events {
+        vec![crate::stream::split_stage()]
+    } else {
+        Vec::new()
+    };
     let cs = coll
         .watch()
+        .pipeline(pipeline)
         .full_document(mongodb::options::FullDocumentType::UpdateLookup)
         .max_await_time(Duration::from_millis(100))
         .await
@@ -238,16 +261,17 @@ async fn read_exact(
     cfg: &MongoConfig,
     c: &ChunkSpec,
 ) -> Result<ChunkData, ReadError> {
-    let mut low = open_coll_stream(client, c, "low watermark").await?;
+    let mut low = open_coll_stream(client, cfg, c, "low watermark").await?;
     let mut buf = Buffer::default();
     for d in read_range(client, cfg, c).await? {
         buf.upsert(d);
     }
-    let high_cs = open_coll_stream(client, c, "high watermark").await?;
+    let high_cs = open_coll_stream(client, cfg, c, "high watermark").await?;
     let high = time_of(&high_cs, c, "high")?;
     drop(high_cs);
     let (min, max) = (c.min_bson(), c.max_bson());
     let mut replayed = 0usize;
+    let mut joiner = Reassembler::default();
     let started = Instant::now();
     loop {
         let next = low.next_if_any().await.map_err(|e| {
@@ -256,6 +280,18 @@ async fn read_exact(
                 e,
             )
         })?;
+        let next = match next {
+            Some(frag) if cfg.split_large_events => match joiner.push(frag) {
+                Joined::Event(ev) => Some(ev),
+                Joined::Partial => continue,
+                Joined::Broken(why) => {
+                    // The window has to be replayed whole; read the chunk again.
+                    tracing::warn!(chunk = c.n, ns = %c.ns(), reason = %why, "incomplete split change event while replaying a chunk");
+                    return Err(ReadError::TooBusy(replayed));
+                }
+            },
+            other => other,
+        };
         match next {
             Some(ev) => {
                 let Ok(t) = ev.get_timestamp("clusterTime") else {
@@ -285,14 +321,26 @@ async fn read_exact(
                 }
                 match (op, ev.get("fullDocument")) {
                     ("delete", _) => buf.remove(&id),
-                    (_, Some(Bson::Document(fd))) => buf.upsert(fd.clone()),
+                    (_, Some(Bson::Document(fd))) => {
+                        let raw = RawDocumentBuf::from_document(fd).map_err(|e| {
+                            MongoError::Fatal(format!(
+                                "replaying into chunk {} of {}: a post-image does not encode as BSON: {e}",
+                                c.n,
+                                c.ns()
+                            ))
+                        })?;
+                        buf.upsert(raw);
+                    }
                     // An update whose document is already gone: its delete
                     // follows (here or in the stream) and removes it.
                     _ => {}
                 }
             }
             None => {
-                if time_of(&low, c, "low").is_ok_and(|t| bsonx::ts_key(t) >= bsonx::ts_key(high)) {
+                if !joiner.is_pending()
+                    && time_of(&low, c, "low")
+                        .is_ok_and(|t| bsonx::ts_key(t) >= bsonx::ts_key(high))
+                {
                     break;
                 }
                 if started.elapsed() > Duration::from_secs(120) {

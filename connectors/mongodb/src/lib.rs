@@ -34,6 +34,7 @@ pub mod offsets;
 pub mod plan;
 pub mod progress;
 pub mod records;
+pub mod schema;
 pub mod spawn;
 pub mod stream;
 pub mod task;

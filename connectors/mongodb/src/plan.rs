@@ -13,6 +13,9 @@
 //! 2. `$sample` + `$bucketAuto` on `_id` when `splitVector` is refused (e.g. Atlas);
 //! 3. `_id` pagination (an index-order scan of `_id`s keeping every k-th).
 //!
+//! A sharded collection whose shard key is `{_id: 1}` is also cut at every
+//! boundary of its `config.chunks` ranges ([`shard_chunk_points`]).
+//!
 //! A collection smaller than one chunk is one chunk `[MinKey, MaxKey)`.
 //! Bounds are `_id` values of any type; reads use `min`/`max`/`hint`, which
 //! follow the index's total order, so mixed `_id` types are never skipped.
@@ -225,6 +228,75 @@ pub async fn split_points(
     Ok(pts)
 }
 
+/// The `config.chunks` boundaries of a sharded collection (what Flink CDC's
+/// sharded split strategy reads), as `_id` split points.
+///
+/// `None` when the collection is not sharded (no `config.collections` entry,
+/// or it is marked dropped), when the config database cannot be read (a
+/// plain replica set member may refuse, a user may lack the privilege), or
+/// when the shard key is not the range key `{_id: 1}`: chunk bounds on any
+/// other key (a hashed `_id`, a compound or non-`_id` key) are not `_id`
+/// ranges, and chunks are read and matched by `_id`. Those collections are
+/// split like unsharded ones.
+pub async fn shard_chunk_points(client: &Client, db: &str, coll: &str) -> Option<Vec<Bson>> {
+    let ns = format!("{db}.{coll}");
+    let config = client.database("config");
+    let entry = match config
+        .collection::<Document>("collections")
+        .find_one(doc! {"_id": &ns})
+        .await
+    {
+        Ok(Some(e)) => e,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::debug!(ns = %ns, error = %e, "config.collections not readable; treating the collection as unsharded");
+            return None;
+        }
+    };
+    if entry.get_bool("dropped").unwrap_or(false) {
+        return None;
+    }
+    let key = entry.get_document("key").ok()?;
+    let ranged_id = key.len() == 1
+        && match key.get("_id") {
+            Some(Bson::Int32(1) | Bson::Int64(1)) => true,
+            Some(Bson::Double(d)) => (*d - 1.0).abs() < f64::EPSILON,
+            _ => false,
+        };
+    if !ranged_id {
+        tracing::info!(ns = %ns, shard_key = %key, "shard key is not {{_id: 1}}; its chunk ranges cannot bound _id reads, so the collection is split by size instead");
+        return None;
+    }
+    // MongoDB 5.0+ references the collection by uuid, older versions by ns.
+    let filter = match entry.get("uuid") {
+        Some(uuid) => doc! {"uuid": uuid.clone()},
+        None => doc! {"ns": &ns},
+    };
+    let chunks: Vec<Document> = match config.collection::<Document>("chunks").find(filter).await {
+        Ok(cursor) => match cursor.try_collect().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(ns = %ns, error = %e, "reading config.chunks failed; splitting by size");
+                return None;
+            }
+        },
+        Err(e) => {
+            tracing::warn!(ns = %ns, error = %e, "reading config.chunks failed; splitting by size");
+            return None;
+        }
+    };
+    let mut pts: Vec<Bson> = chunks
+        .iter()
+        .filter_map(|c| c.get_document("min").ok()?.get("_id").cloned())
+        .filter(|b| !matches!(b, Bson::MinKey))
+        .collect();
+    if chunks.is_empty() {
+        return None;
+    }
+    pts.sort_by(bsonx::cmp);
+    Some(pts)
+}
+
 /// Cuts every selected collection into chunks. `start` is the resume token
 /// (JSON) taken before this call.
 pub async fn make_plan(
@@ -236,7 +308,16 @@ pub async fn make_plan(
 ) -> Result<Plan, MongoError> {
     let mut chunks = Vec::new();
     for (db, coll) in namespaces(client, cfg).await? {
-        let pts = split_points(client, cfg, &db, &coll).await?;
+        let mut pts = split_points(client, cfg, &db, &coll).await?;
+        if let Some(shard_pts) = shard_chunk_points(client, &db, &coll).await {
+            // Every shard chunk boundary is a split point, so no read spans
+            // two shard chunks; the size-based points still cut chunks that
+            // are larger than snapshot.chunk.size.mb.
+            tracing::info!(ns = %format!("{db}.{coll}"), shard_chunks = shard_pts.len() + 1, "sharded collection: splitting at its config.chunks ranges");
+            pts.extend(shard_pts);
+            pts.sort_by(bsonx::cmp);
+            pts.dedup_by(|a, b| bsonx::cmp(a, b) == std::cmp::Ordering::Equal);
+        }
         let mut lo = Bson::MinKey;
         for p in pts.into_iter().chain(std::iter::once(Bson::MaxKey)) {
             chunks.push(ChunkSpec {

@@ -28,6 +28,7 @@ use crate::config::{MongoConfig, Scope};
 use crate::error::{is_history_lost, is_resumable, MongoError};
 use crate::offsets;
 use crate::records;
+use crate::spawn::spawn_named;
 
 /// Where a stream starts.
 #[derive(Debug, Clone)]
@@ -77,6 +78,10 @@ pub async fn open(
 ) -> Result<ChangeStream<Document>, mongodb::error::Error> {
     let mut pipeline: Vec<Document> = cfg.selection.match_stage().into_iter().collect();
     pipeline.extend(cfg.pipeline.iter().cloned());
+    if cfg.split_large_events {
+        // Must be the last stage (the server rejects it anywhere else).
+        pipeline.push(split_stage());
+    }
     let mut opts = mongodb::options::ChangeStreamOptions::default();
     opts.full_document = cfg.full_document.as_deref().map(full_document);
     opts.full_document_before_change = cfg
@@ -129,6 +134,85 @@ pub async fn current_token(client: &Client, cfg: &MongoConfig) -> Result<Documen
                     .into(),
             )
         })
+}
+
+/// The `$changeStreamSplitLargeEvent` stage (`change.stream.split.large.events`).
+pub fn split_stage() -> Document {
+    mongodb::bson::doc! {"$changeStreamSplitLargeEvent": {}}
+}
+
+/// What [`Reassembler::push`] made of a stream document.
+#[derive(Debug, PartialEq)]
+pub enum Joined {
+    /// A whole event: an unsplit one, or the fragments joined.
+    Event(Document),
+    /// A fragment; more follow.
+    Partial,
+    /// The fragments did not arrive as 1..=of in a row (e.g. a resume in the
+    /// middle of a split event); the caller re-reads from the last complete
+    /// event.
+    Broken(String),
+}
+
+/// Joins `$changeStreamSplitLargeEvent` fragments (`splitEvent: {fragment,
+/// of}`, each holding some of the event's top-level fields) back into one
+/// event. The joined event keeps the fields in fragment order, drops
+/// `splitEvent`, and its `_id` is the **last** fragment's resume token, so
+/// resuming after a published event never re-reads part of it. While
+/// fragments are pending the stream position must not move past the last
+/// complete event ([`Reassembler::is_pending`]).
+#[derive(Debug, Default)]
+pub struct Reassembler {
+    /// The fields so far, the next expected fragment and the total.
+    pending: Option<(Document, i32, i32)>,
+}
+
+impl Reassembler {
+    pub fn is_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    pub fn push(&mut self, mut ev: Document) -> Joined {
+        let split = match ev.remove("splitEvent") {
+            Some(Bson::Document(s)) => s,
+            _ => {
+                if self.pending.take().is_some() {
+                    return Joined::Broken(
+                        "an unsplit event arrived before the last fragment of a split event".into(),
+                    );
+                }
+                return Joined::Event(ev);
+            }
+        };
+        let num = |k: &str| match split.get(k) {
+            Some(Bson::Int32(n)) => *n,
+            Some(Bson::Int64(n)) => i32::try_from(*n).unwrap_or(0),
+            _ => 0,
+        };
+        let (fragment, of) = (num("fragment"), num("of"));
+        let acc = match self.pending.take() {
+            None if fragment == 1 => ev,
+            Some((mut acc, next, total)) if fragment == next && of == total => {
+                // `_id` is replaced in place (it stays the first field); the
+                // other fields of a fragment are new and appended in order.
+                for (k, v) in ev {
+                    acc.insert(k, v);
+                }
+                acc
+            }
+            _ => {
+                return Joined::Broken(format!(
+                    "fragment {fragment} of {of} of a split change event arrived out of order"
+                ))
+            }
+        };
+        if fragment >= of {
+            Joined::Event(acc)
+        } else {
+            self.pending = Some((acc, fragment + 1, of));
+            Joined::Partial
+        }
+    }
 }
 
 /// A chunk's reconciliation window: stream events for a key in
@@ -219,6 +303,74 @@ pub enum Ended {
     },
 }
 
+/// What the stream's reader hands to the streamer.
+enum Fetched {
+    Event(Document),
+    /// A getMore returned no event; the postBatchResumeToken after it.
+    Idle(Option<Document>),
+    /// The reader stops after reporting an error.
+    Failed(mongodb::error::Error),
+    /// Not sent by the reader: a fragment the streamer took into its
+    /// [`Reassembler`].
+    Fragment,
+}
+
+/// Events read ahead of the streamer (at most this many). Small on purpose:
+/// the streamer drains continuously, so a deeper buffer adds no throughput,
+/// and it bounds memory with large events (each up to 16 MiB).
+const FETCH_AHEAD: usize = 256;
+
+/// Reads a change stream in its own task. Why: the driver does not say
+/// whether the next `next_if_any` is served from the current server batch or
+/// starts an awaiting getMore (up to `poll.await.time.ms`), and a getMore
+/// cannot be cancelled without losing the cursor. With the reads on their
+/// own task, the streamer publishes whatever has arrived as soon as nothing
+/// more is buffered, instead of waiting on a getMore with records in hand.
+/// Dropping the fetcher cancels its task, which closes the cursor.
+struct Fetcher {
+    rx: mpsc::Receiver<Fetched>,
+    stop: CancellationToken,
+}
+
+impl Fetcher {
+    fn start(mut cs: ChangeStream<Document>, cancel: &CancellationToken, name: String) -> Self {
+        let stop = cancel.child_token();
+        let (tx, rx) = mpsc::channel(FETCH_AHEAD);
+        let s = stop.clone();
+        // Detached: it ends when `stop` is cancelled (drop) or the receiver is gone.
+        drop(spawn_named(name, async move {
+            loop {
+                let r = tokio::select! {
+                    _ = s.cancelled() => return,
+                    r = cs.next_if_any() => r,
+                };
+                let (item, failed) = match r {
+                    Ok(Some(ev)) => (Fetched::Event(ev), false),
+                    Ok(None) => (
+                        Fetched::Idle(cs.resume_token().as_ref().and_then(token_doc)),
+                        false,
+                    ),
+                    Err(e) => (Fetched::Failed(e), true),
+                };
+                let sent = tokio::select! {
+                    _ = s.cancelled() => return,
+                    r = tx.send(item) => r.is_ok(),
+                };
+                if failed || !sent {
+                    return;
+                }
+            }
+        }));
+        Fetcher { rx, stop }
+    }
+}
+
+impl Drop for Fetcher {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
 pub struct Streamer<'a> {
     pub client: &'a Client,
     pub cfg: &'a MongoConfig,
@@ -259,7 +411,7 @@ impl Streamer<'_> {
                 _ = self.cancel.cancelled() => return Ok(Ended::Cancelled),
                 r = open(self.client, self.cfg, &start, self.cfg.poll_await_ms) => r,
             };
-            let mut cs = match opened {
+            let cs = match opened {
                 Ok(cs) => cs,
                 Err(e) if is_history_lost(&e) => {
                     return Ok(Ended::HistoryLost {
@@ -277,17 +429,51 @@ impl Streamer<'_> {
                 Err(e) => return Err(MongoError::mongo("opening the change stream", e)),
             };
             tracing::info!(connector = %self.cfg.name, start = ?start, "change stream opened");
+            let mut fetcher = Fetcher::start(
+                cs,
+                self.cancel,
+                format!("mongodb-stream-fetch-{}", self.cfg.name),
+            );
+            let mut joiner = Reassembler::default();
             loop {
                 let mut batch = Vec::new();
                 let mut invalidated = None;
-                // Drain what the current server batch holds, up to the poll size.
-                while batch.len() < self.cfg.poll_max_batch {
-                    let next = tokio::select! {
-                        _ = self.cancel.cancelled() => return Ok(Ended::Cancelled),
-                        r = cs.next_if_any() => r,
+                let mut idle_token = None;
+                // Wait for the next item, then take only what the fetcher has
+                // already buffered: a batch goes out as soon as nothing more
+                // is waiting, so an event waits for one getMore at most, not
+                // for `poll.max.batch.size` events to accumulate.
+                let mut next = tokio::select! {
+                    _ = self.cancel.cancelled() => return Ok(Ended::Cancelled),
+                    r = fetcher.rx.recv() => r,
+                };
+                loop {
+                    // Split events are joined first: nothing below (offsets,
+                    // `last`, skip checks) ever sees a fragment.
+                    let item = match next {
+                        Some(Fetched::Event(frag)) if self.cfg.split_large_events => {
+                            match joiner.push(frag) {
+                                Joined::Event(ev) => Some(Fetched::Event(ev)),
+                                Joined::Partial => Some(Fetched::Fragment),
+                                Joined::Broken(why) => {
+                                    // Re-read from the last complete event:
+                                    // the server sends all its fragments again.
+                                    tracing::warn!(connector = %self.cfg.name, reason = %why, "incomplete split change event; resuming from the last complete event");
+                                    if !batch.is_empty()
+                                        && !self.send(std::mem::take(&mut batch)).await
+                                    {
+                                        return Ok(Ended::Cancelled);
+                                    }
+                                    start = last.clone().map_or(start.clone(), Start::After);
+                                    continue 'open;
+                                }
+                            }
+                        }
+                        other => other,
                     };
-                    match next {
-                        Ok(Some(ev)) => {
+                    match item {
+                        Some(Fetched::Fragment) => {}
+                        Some(Fetched::Event(ev)) => {
                             attempt = 0;
                             let token = ev.get_document("_id").cloned().ok();
                             if let Some(t) = &token {
@@ -302,38 +488,64 @@ impl Streamer<'_> {
                             if matches!(op, "drop" | "rename" | "dropDatabase") {
                                 tracing::warn!(connector = %self.cfg.name, operation = op, ns = ?ev.get("ns"), to = ?ev.get("to"), "namespace change event");
                             }
-                            if !self.in_selection(&ev) || self.skip.reflected(&ev) {
-                                continue;
-                            }
-                            let Some(t) = token else { continue };
-                            let off =
-                                offsets::stream_offset(&bsonx::token_json(&t), self.gen, false);
-                            if let Some(r) =
-                                records::event_record(self.cfg, &ev, &self.partition, off)
-                            {
-                                batch.push(r);
+                            if self.in_selection(&ev) && !self.skip.reflected(&ev) {
+                                if let Some(t) = token {
+                                    let off = offsets::stream_offset(
+                                        &bsonx::token_json(&t),
+                                        self.gen,
+                                        false,
+                                    );
+                                    if let Some(r) =
+                                        records::event_record(self.cfg, &ev, &self.partition, off)
+                                    {
+                                        batch.push(r);
+                                    }
+                                }
                             }
                         }
-                        Ok(None) => break,
-                        Err(e) if is_history_lost(&e) => {
+                        Some(Fetched::Idle(t)) => {
+                            // A position inside a split event is not a
+                            // place to resume from or to store.
+                            if !joiner.is_pending() {
+                                idle_token = t;
+                            }
+                            break;
+                        }
+                        Some(Fetched::Failed(e)) if is_history_lost(&e) => {
                             return Ok(Ended::HistoryLost {
                                 from: last,
                                 error: e.to_string(),
                             })
                         }
-                        Err(e) if is_resumable(&e) => {
+                        Some(Fetched::Failed(e)) if !is_resumable(&e) => {
+                            return Err(MongoError::mongo("reading the change stream", e))
+                        }
+                        failed => {
+                            // A resumable error, or the fetcher ended (it only
+                            // does so after reporting an error): publish what
+                            // was read, then reopen from the last token.
+                            let error = match failed {
+                                Some(Fetched::Failed(e)) => e.to_string(),
+                                _ => "the change stream reader ended".to_string(),
+                            };
                             if !batch.is_empty() && !self.send(std::mem::take(&mut batch)).await {
                                 return Ok(Ended::Cancelled);
                             }
                             let d = backoff(attempt);
-                            tracing::warn!(connector = %self.cfg.name, error = %e, attempt, delay_ms = d.as_millis() as u64, "change stream failed with a resumable error; resuming from the last token");
+                            tracing::warn!(connector = %self.cfg.name, error = %error, attempt, delay_ms = d.as_millis() as u64, "change stream failed with a resumable error; resuming from the last token");
                             attempt += 1;
                             tokio::select! { _ = self.cancel.cancelled() => return Ok(Ended::Cancelled), _ = tokio::time::sleep(d) => {} }
                             start = last.clone().map_or(start.clone(), Start::After);
                             continue 'open;
                         }
-                        Err(e) => return Err(MongoError::mongo("reading the change stream", e)),
                     }
+                    if batch.len() >= self.cfg.poll_max_batch {
+                        break;
+                    }
+                    next = match fetcher.rx.try_recv() {
+                        Ok(item) => Some(item),
+                        Err(_) => break,
+                    };
                 }
                 if !batch.is_empty() {
                     self.published += batch.len() as u64;
@@ -341,7 +553,7 @@ impl Streamer<'_> {
                         return Ok(Ended::Cancelled);
                     }
                     last_emit = Instant::now();
-                } else if let Some(pbrt) = cs.resume_token().as_ref().and_then(token_doc) {
+                } else if let Some(pbrt) = idle_token {
                     // Idle: a later resume starts from the postBatchResumeToken
                     // (less to rescan), and with heartbeats on it is published
                     // so that the stored offset keeps up too.
@@ -366,6 +578,7 @@ impl Streamer<'_> {
                     }
                 }
                 if let Some(t) = invalidated {
+                    drop(fetcher);
                     start = Start::After(t);
                     continue 'open;
                 }
@@ -427,6 +640,46 @@ mod tests {
         // Past every watermark the ranges are dropped.
         assert!(!s.reflected(&ev("d", "c", Bson::Int32(500), 21)));
         assert!(s.is_empty());
+    }
+
+    fn frag(token: &str, n: i32, of: i32, field: &str) -> Document {
+        doc! {"_id": {"_data": token}, "splitEvent": {"fragment": n, "of": of}, field: n}
+    }
+
+    #[test]
+    fn fragments_join_in_order_with_the_last_token() {
+        let mut r = Reassembler::default();
+        let plain = doc! {"_id": {"_data": "01"}, "operationType": "insert"};
+        assert_eq!(r.push(plain.clone()), Joined::Event(plain));
+        assert_eq!(r.push(frag("a1", 1, 3, "operationType")), Joined::Partial);
+        assert!(r.is_pending());
+        assert_eq!(
+            r.push(frag("a2", 2, 3, "updateDescription")),
+            Joined::Partial
+        );
+        let Joined::Event(ev) = r.push(frag("a3", 3, 3, "fullDocument")) else {
+            panic!("not joined")
+        };
+        assert!(!r.is_pending());
+        assert_eq!(
+            ev,
+            doc! {"_id": {"_data": "a3"}, "operationType": 1, "updateDescription": 2, "fullDocument": 3}
+        );
+        // A lone fragment 1 of 1 is a whole event.
+        assert!(matches!(r.push(frag("b1", 1, 1, "x")), Joined::Event(_)));
+    }
+
+    #[test]
+    fn fragments_out_of_order_are_reported() {
+        let mut r = Reassembler::default();
+        // Starting in the middle (e.g. resumed from a fragment's token).
+        assert!(matches!(r.push(frag("a2", 2, 2, "x")), Joined::Broken(_)));
+        assert_eq!(r.push(frag("a1", 1, 3, "x")), Joined::Partial);
+        assert!(matches!(r.push(frag("a3", 3, 3, "y")), Joined::Broken(_)));
+        assert!(!r.is_pending());
+        assert_eq!(r.push(frag("a1", 1, 2, "x")), Joined::Partial);
+        let plain = doc! {"_id": {"_data": "02"}};
+        assert!(matches!(r.push(plain), Joined::Broken(_)));
     }
 
     #[test]

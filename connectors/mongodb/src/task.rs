@@ -544,7 +544,7 @@ impl ChunkWorker {
                     .by_ref()
                     .take(self.cfg.poll_max_batch)
                     .map(|d| {
-                        records::snapshot_record(
+                        records::snapshot_record_raw(
                             &self.cfg,
                             &c.db,
                             &c.coll,
@@ -553,7 +553,7 @@ impl ChunkWorker {
                             offsets::chunk_copying(self.gen),
                         )
                     })
-                    .collect();
+                    .collect::<Result<_, _>>()?;
                 if !self.send(batch).await {
                     return Ok(());
                 }

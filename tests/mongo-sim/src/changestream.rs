@@ -945,9 +945,10 @@ fn invalidate_event(e: &OplogEntry) -> (Pos, Document) {
     )
 }
 
-/// Split an oversized event into fragments of at most 16MB each.
-fn split_event(pos: Pos, ev: Document) -> CmdResult<Vec<(Pos, Document)>> {
-    let budget = MAX_BSON - 1024;
+/// Split an oversized event into fragments of at most `limit` bytes each
+/// (16MB, or the `simSetSplitEventThreshold` test knob).
+fn split_event(pos: Pos, ev: Document, limit: usize) -> CmdResult<Vec<(Pos, Document)>> {
+    let budget = limit.saturating_sub(1024).max(512);
     let mut groups: Vec<Document> = Vec::new();
     let mut curd = Document::new();
     let mut cur_size = 0usize;
@@ -961,7 +962,7 @@ fn split_event(pos: Pos, ev: Document) -> CmdResult<Vec<(Pos, Document)>> {
         if sz > budget {
             return Err(CmdError::new(
                 10334,
-                "BSONObj size is invalid: a single field of the change event exceeds 16MB",
+                "BSONObj size is invalid: a single field of the change event exceeds the fragment size limit",
             ));
         }
         if cur_size + sz > budget && !curd.is_empty() {
@@ -1056,9 +1057,14 @@ pub fn next_batch(
                 frag: 0,
             };
             if let Some(ev) = apply_user_pipeline(&cur.pipeline, ev, &pos)? {
-                if doc_size(&ev) > MAX_BSON {
+                let limit = if cur.split {
+                    st.split_event_bytes
+                } else {
+                    MAX_BSON
+                };
+                if doc_size(&ev) > limit {
                     if cur.split {
-                        produced.extend(split_event(pos, ev)?);
+                        produced.extend(split_event(pos, ev, limit)?);
                     } else {
                         return Err(CmdError::new(
                             10334,

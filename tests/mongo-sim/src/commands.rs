@@ -135,6 +135,18 @@ fn run_inner(
             }
             Ok(doc! {"count": 0})
         }
+        "simSetSplitEventThreshold" => {
+            // Test knob: split change events above `bytes` instead of 16 MiB,
+            // so split-event handling is testable with small documents.
+            // 0 (or no `bytes`) restores the real limit.
+            let bytes = cmd.get("bytes").and_then(as_i64).unwrap_or(0).max(0) as usize;
+            st.split_event_bytes = if bytes == 0 {
+                crate::changestream::MAX_BSON
+            } else {
+                bytes.clamp(1024, crate::changestream::MAX_BSON)
+            };
+            Ok(doc! {"bytes": st.split_event_bytes as i64})
+        }
         "simTruncateOplog" => {
             let keep = cmd.get("keepLast").and_then(as_i64).unwrap_or(0).max(0) as usize;
             let removed = st.oplog.truncate_keep_last(keep);

@@ -93,6 +93,9 @@ pub struct State {
     /// Set by `replSetStepDown` until the step-up task runs.
     pub stepped_down: bool,
     pub topology_counter: i64,
+    /// Events larger than this are split by `$changeStreamSplitLargeEvent`
+    /// (16 MiB like mongod; lowered by the test knob `simSetSplitEventThreshold`).
+    pub split_event_bytes: usize,
 }
 
 pub fn now_secs() -> u32 {
@@ -116,6 +119,7 @@ impl State {
             fail_points: HashMap::new(),
             stepped_down: false,
             topology_counter: 0,
+            split_event_bytes: crate::changestream::MAX_BSON,
         };
         // Like a real replica set's "initiating set" no-op: it marks where
         // history starts, so resuming from before server start is "lost".
