@@ -171,6 +171,49 @@ async fn snapshot_with_concurrent_writes_two_tasks() {
     w.shutdown().await;
 }
 
+/// With Java's default `offset.flush.interval.ms` (60 s) the snapshot must
+/// not sit idle until the first periodic commit: the task waits for its
+/// snapshot marker to be durable and asks the worker to commit it now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn snapshot_starts_without_waiting_for_the_offset_flush_interval() {
+    let mongo = Mongo::start().await;
+    let db = unique("flush").replace('-', "_");
+    insert(&mongo, &db, "c", mixed_docs(200, 20, "f")).await;
+    let cluster = Cluster::new();
+    let w = cluster
+        .start(&[("offset.flush.interval.ms", "60000")])
+        .await;
+    let name = unique("mongo-flush");
+    let prefix = unique("p");
+    let cfg = config(
+        &mongo.uri,
+        &prefix,
+        &[
+            ("database", &db),
+            ("collection", "c"),
+            ("startup.mode", "copy_existing"),
+        ],
+    );
+    let started = std::time::Instant::now();
+    create(&w, &name, &cfg).await;
+    // Well under the 60 s interval: a snapshot that waited for the periodic
+    // commit could not converge in time.
+    converges(
+        &mongo,
+        &format!("{prefix}.{db}.c"),
+        &db,
+        "c",
+        Duration::from_secs(30),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "snapshot took {elapsed:?}"
+    );
+    w.shutdown().await;
+}
+
 /// An idle watched collection still advances its stored offset: heartbeats
 /// carry the postBatchResumeToken while other collections change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

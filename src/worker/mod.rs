@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use connect_api::config::{originals_with_prefix, Props};
-use connect_api::connector::{ConnectorHost, ConnectorKind};
+use connect_api::connector::{CommitRequester, ConnectorHost, ConnectorKind};
 use connect_api::error::{ConnectError, ConnectResult};
 use connect_api::plugin::TaskFactory;
 use connect_api::{Connector, ConnectorContext, Converter, HeaderConverter, SourceTaskContext};
@@ -34,7 +34,7 @@ use crate::spawn::spawn_named;
 use crate::storage::offset_store::{ConnectorOffsetReader, OffsetStore};
 use crate::storage::status_store::{State, Status, StatusStore, TopicStatus};
 use errors::ErrorPolicy;
-use source_task::{now_ms, Pipeline, SourceTaskRun, TaskListener};
+use source_task::{now_ms, CommitSignal, Pipeline, SourceTaskRun, TaskListener};
 use transforms::TransformChain;
 
 /// Resolves `${provider:path:key}` references in a config at use.
@@ -690,6 +690,7 @@ impl Worker {
         let parsed = errors::config_def()
             .parse(&connector)
             .map_err(|e| ConnectError::fatal(e.to_string()))?;
+        let commit_requests = Arc::new(CommitSignal::default());
         let offsets_reader = Arc::new(ConnectorOffsetReader {
             store: Arc::clone(&self.offsets),
             connector: id.connector.clone(),
@@ -726,8 +727,10 @@ impl Worker {
                 connector: id.connector.clone(),
                 task_id: id.task,
                 offsets: offsets_reader,
+                commits: Arc::clone(&commit_requests) as Arc<dyn CommitRequester>,
                 cancel: cancel.clone(),
             },
+            commit_requests,
             flush_interval: self.settings.offset_flush_interval,
             flush_timeout: self.settings.offset_flush_timeout,
             target,

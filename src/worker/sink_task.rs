@@ -1,6 +1,8 @@
 //! The sink-task runtime: consume → converters → transforms → `put`, the
 //! consumer-group offset commit, and the [`SinkRuntime`] services a sink task
-//! may use (seek, pause/resume, topic creation, Kafka transactions).
+//! may use (seek, pause/resume, topic creation, Kafka transactions, and
+//! reading any partition's committed records outside the group, e.g. to
+//! restore task state from a topic).
 //!
 //! # Offset commit ordering
 //!

@@ -34,7 +34,7 @@ use connect_api::config::Props;
 use connect_api::data::{Headers, SchemaRef, Value};
 use connect_api::error::ConnectError;
 use connect_api::record::{OffsetMap, SourceRecord};
-use connect_api::{Converter, HeaderConverter, SourceTask, SourceTaskContext};
+use connect_api::{CommitRequester, Converter, HeaderConverter, SourceTask, SourceTaskContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KHeader, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
@@ -64,6 +64,8 @@ pub struct SourceTaskRun {
     pub pipeline: Pipeline,
     pub offsets: Arc<OffsetStore>,
     pub context: SourceTaskContext,
+    /// The same signal as `context.commits`, seen from the committer's side.
+    pub commit_requests: Arc<CommitSignal>,
     pub flush_interval: Duration,
     pub flush_timeout: Duration,
     pub target: watch::Receiver<TargetState>,
@@ -139,6 +141,7 @@ impl SourceTaskRun {
                 Arc::clone(&committable),
                 self.flush_interval,
                 self.flush_timeout,
+                Arc::clone(&self.commit_requests),
                 flusher_cancel.clone(),
             ),
         );
@@ -460,12 +463,25 @@ async fn acker(
     }
 }
 
+/// A task's request for an early offset commit ([`CommitRequester`]).
+/// `Notify` keeps at most one pending wake-up, so a burst of requests costs
+/// one commit.
+#[derive(Default)]
+pub struct CommitSignal(tokio::sync::Notify);
+
+impl CommitRequester for CommitSignal {
+    fn request_commit(&self) {
+        self.0.notify_one();
+    }
+}
+
 async fn periodic_flush(
     offsets: Arc<OffsetStore>,
     connector: String,
     committable: Committable,
     interval: Duration,
     timeout: Duration,
+    requests: Arc<CommitSignal>,
     cancel: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(interval);
@@ -473,11 +489,11 @@ async fn periodic_flush(
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tick.tick() => {
-                if let Err(e) = flush_offsets(&offsets, &connector, &committable, timeout).await {
-                    tracing::warn!(connector = %connector, error = %e, "offset commit failed; it will be retried at the next interval");
-                }
-            }
+            _ = tick.tick() => {}
+            _ = requests.0.notified() => {}
+        }
+        if let Err(e) = flush_offsets(&offsets, &connector, &committable, timeout).await {
+            tracing::warn!(connector = %connector, error = %e, "offset commit failed; it will be retried at the next interval");
         }
     }
 }

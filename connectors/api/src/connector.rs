@@ -94,12 +94,23 @@ pub trait Connector: Send + Sync {
     }
 }
 
+/// Lets a source task ask for its acknowledged offsets to be committed now
+/// instead of at the next `offset.flush.interval.ms` tick.
+pub trait CommitRequester: Send + Sync {
+    /// Commits the offsets of every record acknowledged so far, soon and in
+    /// the background. Records not yet acknowledged by Kafka are not
+    /// covered: a task waiting for one offset to be durable calls this again
+    /// while it polls [`OffsetReader`] for it. Cheap when nothing is pending.
+    fn request_commit(&self);
+}
+
 /// Context handed to [`SourceTask::start`].
 #[derive(Clone)]
 pub struct SourceTaskContext {
     pub connector: String,
     pub task_id: u32,
     pub offsets: Arc<dyn OffsetReader>,
+    pub commits: Arc<dyn CommitRequester>,
     /// Cancelled when the task is stopped.
     pub cancel: CancellationToken,
 }

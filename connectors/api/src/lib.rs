@@ -18,9 +18,9 @@ pub mod transform;
 
 pub use config::{ConfigDef, ConfigKey, ConfigType, Importance, ParsedConfig, Props};
 pub use connector::{
-    Connector, ConnectorContext, ConnectorKind, ConsumedRecord, OffsetReader, OutputRecord,
-    PartitionChunk, SinkRuntime, SinkTask, SinkTaskContext, SourceTask, SourceTaskContext,
-    TopicSpec,
+    CommitRequester, Connector, ConnectorContext, ConnectorKind, ConsumedRecord, OffsetReader,
+    OutputRecord, PartitionChunk, SinkRuntime, SinkTask, SinkTaskContext, SourceTask,
+    SourceTaskContext, TopicSpec,
 };
 pub use convert::{Converter, HeaderConverter};
 pub use data::{

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use connect_api::config::Props;
 use connect_api::error::{ConnectError, ConnectResult};
 use connect_api::record::{OffsetMap, SourceRecord};
-use connect_api::{OffsetReader, SourceTask, SourceTaskContext};
+use connect_api::{CommitRequester, OffsetReader, SourceTask, SourceTaskContext};
 use mongodb::bson::{Document, Timestamp};
 use mongodb::Client;
 use tokio::sync::mpsc;
@@ -97,6 +97,7 @@ impl SourceTask for MongoSourceTask {
             plan,
             chunks,
             offsets: ctx.offsets.clone(),
+            commits: ctx.commits.clone(),
             tx: tx.clone(),
             cancel: cancel.clone(),
         };
@@ -150,6 +151,7 @@ struct Driver {
     plan: Option<Plan>,
     chunks: Vec<usize>,
     offsets: Arc<dyn OffsetReader>,
+    commits: Arc<dyn CommitRequester>,
     tx: mpsc::Sender<Item>,
     cancel: CancellationToken,
 }
@@ -376,8 +378,12 @@ impl Driver {
             }) {
                 break;
             }
+            // Ask for the commit instead of waiting up to a whole
+            // offset.flush.interval.ms (60 s by default); repeated because
+            // the marker may not have been acknowledged by Kafka yet.
+            self.commits.request_commit();
             if !waited {
-                tracing::info!(connector = %self.connector, task = self.task_id, "waiting for the snapshot start marker to be committed (one offset flush)");
+                tracing::debug!(connector = %self.connector, task = self.task_id, "waiting for the snapshot start marker to be committed");
                 waited = true;
             }
             tokio::select! {
