@@ -86,54 +86,18 @@ pub async fn ensure_topic(
     let partitions = match existing {
         Some(n) => n,
         None => {
-            let mut configs: Vec<(&str, &str)> = spec
+            let mut configs: Vec<(String, String)> = spec
                 .configs
                 .iter()
                 .filter(|(k, _)| k.as_str() != "cleanup.policy")
-                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             if spec.compacted {
-                configs.push(("cleanup.policy", "compact"));
+                configs.push(("cleanup.policy".into(), "compact".into()));
             }
-            let mut nt = NewTopic::new(
-                &spec.name,
-                spec.partitions,
-                TopicReplication::Fixed(spec.replication_factor),
-            );
-            for (k, v) in &configs {
-                nt = nt.set(k, v);
-            }
-            let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-            let results =
-                admin
-                    .create_topics(&[nt], &opts)
-                    .await
-                    .map_err(|source| TopicError::Create {
-                        topic: spec.name.clone(),
-                        source,
-                    })?;
-            for r in results {
-                match r {
-                    Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                    Err((_, code)) => {
-                        return Err(TopicError::Create {
-                            topic: spec.name.clone(),
-                            source: KafkaError::AdminOp(code),
-                        })
-                    }
-                }
-            }
-            tracing::info!(topic = %spec.name, partitions = spec.partitions, "created internal topic");
-            // Metadata propagation is asynchronous; wait until the topic is visible.
-            let mut n = None;
-            for _ in 0..100 {
-                n = partition_count(admin, &spec.name)?;
-                if n.is_some() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            n.unwrap_or(0)
+            let rf = i16::try_from(spec.replication_factor).ok();
+            create_if_missing(admin, &spec.name, Some(spec.partitions), rf, &configs).await?;
+            partition_count(admin, &spec.name)?.unwrap_or(0)
         }
     };
     if spec.single_partition && partitions > 1 {

@@ -76,6 +76,32 @@ fn headers(db: &str, coll: &str, op: &str, source: &str, cluster_time: Option<St
     h
 }
 
+/// A copied document already written as JSON key and value (the fast path
+/// of both snapshot readers).
+fn json_snapshot_record(
+    cfg: &MongoConfig,
+    db: &str,
+    coll: &str,
+    partition: &OffsetMap,
+    offset: OffsetMap,
+    key: Value,
+    value: Value,
+) -> SourceRecord {
+    SourceRecord {
+        source_partition: partition.clone(),
+        source_offset: offset,
+        record: ConnectRecord {
+            topic: cfg.topic(db, Some(coll)),
+            key_schema: Some(schema(Format::Json)),
+            key,
+            value_schema: Some(schema(Format::Json)),
+            value,
+            headers: headers(db, coll, "read", "snapshot", None),
+            ..Default::default()
+        },
+    }
+}
+
 /// A copied document.
 pub fn snapshot_record(
     cfg: &MongoConfig,
@@ -91,19 +117,7 @@ pub fn snapshot_record(
         && cfg.value_format == Format::Json
     {
         let (key, value) = snapshot_json(cfg, db, coll, &d, &id);
-        return SourceRecord {
-            source_partition: partition.clone(),
-            source_offset: offset,
-            record: ConnectRecord {
-                topic: cfg.topic(db, Some(coll)),
-                key_schema: Some(schema(Format::Json)),
-                key,
-                value_schema: Some(schema(Format::Json)),
-                value,
-                headers: headers(db, coll, "read", "snapshot", None),
-                ..Default::default()
-            },
-        };
+        return json_snapshot_record(cfg, db, coll, partition, offset, key, value);
     }
     let key = if cfg.document_key_as_key {
         doc! {"_id": id.clone()}
@@ -236,19 +250,9 @@ pub fn snapshot_record_raw(
         && cfg.value_format == Format::Json
     {
         let (key, value) = snapshot_json_raw(cfg, db, coll, &d).map_err(bad)?;
-        return Ok(SourceRecord {
-            source_partition: partition.clone(),
-            source_offset: offset,
-            record: ConnectRecord {
-                topic: cfg.topic(db, Some(coll)),
-                key_schema: Some(schema(Format::Json)),
-                key,
-                value_schema: Some(schema(Format::Json)),
-                value,
-                headers: headers(db, coll, "read", "snapshot", None),
-                ..Default::default()
-            },
-        });
+        return Ok(json_snapshot_record(
+            cfg, db, coll, partition, offset, key, value,
+        ));
     }
     let doc = d.to_document().map_err(bad)?;
     Ok(snapshot_record(cfg, db, coll, doc, partition, offset))

@@ -83,22 +83,7 @@ fn json_converter(schemas: bool) -> ConnectResult<JsonConverter> {
 pub fn avro_namespace(topic: &str) -> String {
     topic
         .split('.')
-        .map(|part| {
-            let mut s: String = part
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '_' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            if s.chars().next().is_none_or(|c| c.is_ascii_digit()) {
-                s.insert(0, '_');
-            }
-            s
-        })
+        .map(connect_converters::avro::avro_name)
         .collect::<Vec<_>>()
         .join(".")
 }

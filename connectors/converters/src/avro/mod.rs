@@ -51,6 +51,27 @@ use crate::registry::{RegistryClient, RegistryClientConfig};
 use crate::{converter_config_def, props_with_type};
 use codec::{Decoder, Encoder, Reader};
 pub use data::AvroDataConfig;
+
+/// A valid Avro name (`[A-Za-z_][A-Za-z0-9_]*`) for an arbitrary string:
+/// other characters become `_`, and an empty name or one starting with a
+/// digit gets a `_` prefix. Used for names derived from data (MongoDB field
+/// names, topic parts), which may contain anything.
+pub fn avro_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.chars().next().is_none_or(|c| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
 use schema::{AvroSchema, Names};
 pub use subject::SubjectNameStrategy;
 

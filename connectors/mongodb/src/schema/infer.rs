@@ -137,20 +137,7 @@ pub struct DocShape {
 /// `[A-Za-z0-9_]` become `_`, and a leading digit (or an empty name) gets a
 /// `_` prefix.
 pub fn sanitize(name: &str) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
-    out
+    connect_converters::avro::avro_name(name)
 }
 
 const AVRO_RESERVED: &[&str] = &[
