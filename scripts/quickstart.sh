@@ -1,40 +1,63 @@
 #!/usr/bin/env bash
-# scripts/quickstart.sh: the README's first command. A real pipeline, end to end:
+# scripts/quickstart.sh: the README's first command. The flagship pipeline,
+# end to end, on real parts:
 #
-#   real Kafka broker (scripts/dev-env.sh up)
-#     -> connectd standalone, running VerifiableSourceConnector (100 rec/s)
-#     -> topic `quickstart`, read back with a real Kafka consumer.
+#   MongoDB replica set (mongo-sim from scripts/dev-env.sh; or MONGODB_URI)
+#     -> connectd standalone: MongoDB source (copy_existing: chunked snapshot,
+#        then the change stream) -> topic quickstart-<time>.shop.orders (upserts)
+#     -> connectd: changelog normalizer (sink) -> <that topic>.changelog
+#        (Debezium envelope with before/after, exactly once)
+#   read back with a real Kafka consumer (confluent-kafka).
 #
-# Steps: start the dev environment; cargo build --release --bin connectd; write
-# a temporary standalone worker.properties (JsonConverter, schemas off, file
-# offsets in a temp dir, REST on http://127.0.0.1:8083) and connector
-# properties; run the worker for ~10 s (QUICKSTART_SECONDS); print
-# GET /connectors/quickstart-verifiable/status and the first records of topic
-# `quickstart`; stop the worker with SIGTERM. Fails loudly (with the worker's
-# log) if the worker exits early or nothing reaches the topic.
+# Steps: start the dev environment; make sure pymongo and confluent-kafka are
+# importable (pip-installs them if not); cargo build --release --bin connectd;
+# seed 1,000 orders; run the worker with both connectors; while it runs,
+# update, replace and delete some orders; check that the upsert topic folds to
+# MongoDB's final state and that the changelog carries the before-images;
+# print the connector status, snapshot progress and sample records; stop the
+# worker with SIGTERM. Fails loudly (with the worker's log) otherwise.
 #
 # Usage: scripts/quickstart.sh
 #   CONNECTD_BIN=/path/to/worker   skip the cargo build and run that executable
-#                                  instead (same CLI: `<bin> standalone w.props c.props`)
-#   QUICKSTART_SECONDS=10          how long the pipeline runs
-# Afterwards the broker keeps running; stop it with scripts/dev-env.sh down.
+#   MONGODB_URI=mongodb://...      use that replica set instead of mongo-sim
+# Afterwards the services keep running; stop them with scripts/dev-env.sh down.
 set -euo pipefail
 
 export LOG_TAG=quickstart
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-CONNECTOR=quickstart-verifiable
-TOPIC=quickstart
+SOURCE=quickstart-mongodb
+SINK=quickstart-changelog
+DB=shop
+COLL=orders
+# A fresh topic per run: the broker keeps earlier runs' topics.
+PREFIX=quickstart-$(date +%Y%m%d-%H%M%S)
+TOPIC=$PREFIX.$DB.$COLL
+CHANGELOG=$TOPIC.changelog
 REST=http://127.0.0.1:8083
-RUN_SECONDS="${QUICKSTART_SECONDS:-10}"
 
 need_cmd curl
+need_cmd python3
 
-# 1. Broker (and whatever else dev-env provides).
-exports=$(CONNECTD_SKIP_MONGO=1 "$REPO/scripts/dev-env.sh" up)
+# 1. Kafka, mongo-sim and the registry. A MONGODB_URI given by the caller wins.
+GIVEN_MONGODB_URI="${MONGODB_URI:-}"
+exports=$("$REPO/scripts/dev-env.sh" up)
 eval "$exports"
 : "${KAFKA_BOOTSTRAP:?dev-env.sh did not export KAFKA_BOOTSTRAP}"
+if [[ -n $GIVEN_MONGODB_URI ]]; then MONGODB_URI=$GIVEN_MONGODB_URI; fi
+: "${MONGODB_URI:?dev-env.sh did not export MONGODB_URI}"
+
+# Python clients for seeding MongoDB and reading Kafka.
+if ! python3 -c 'import pymongo, confluent_kafka' 2>/dev/null; then
+  log "pip install pymongo confluent-kafka (versions from scripts/requirements-test.txt)"
+  PIP=(python3 -m pip install -q --disable-pip-version-check --user)
+  if python3 -c 'import sys, sysconfig, os; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)' 2>/dev/null; then
+    PIP+=(--break-system-packages)
+  fi
+  "${PIP[@]}" $(grep -E '^(pymongo|confluent-kafka)' "$REPO/scripts/requirements-test.txt") ||
+    die "could not pip-install pymongo and confluent-kafka; install them and retry"
+fi
 
 # 2. The worker binary.
 if [[ -n ${CONNECTD_BIN:-} ]]; then
@@ -67,12 +90,28 @@ offset.storage.file.filename=$TMP/connect.offsets
 offset.flush.interval.ms=5000
 listeners=$REST
 EOF
-cat >"$TMP/connector.properties" <<EOF
-name=$CONNECTOR
-connector.class=org.apache.kafka.connect.tools.VerifiableSourceConnector
-tasks.max=1
-topic=$TOPIC
-throughput=100
+cat >"$TMP/source.properties" <<EOF
+name=$SOURCE
+connector.class=com.mongodb.kafka.connect.MongoSourceConnector
+connection.uri=$MONGODB_URI
+database=$DB
+collection=$COLL
+startup.mode=copy_existing
+snapshot.parallelism=2
+topic.prefix=$PREFIX
+publish.full.document.only=true
+publish.full.document.only.tombstone.on.delete=true
+change.stream.full.document=updateLookup
+key.converter=org.apache.kafka.connect.storage.StringConverter
+value.converter=org.apache.kafka.connect.storage.StringConverter
+EOF
+cat >"$TMP/sink.properties" <<EOF
+name=$SINK
+connector.class=io.connectd.normalizer.ChangelogNormalizerConnector
+topics=$TOPIC
+key.converter=org.apache.kafka.connect.storage.StringConverter
+value.converter=org.apache.kafka.connect.storage.StringConverter
+state.dir=$TMP/normalizer-state
 EOF
 
 WORKER_PID=""
@@ -103,8 +142,13 @@ worker_died() {
 }
 
 # 4. Run the worker.
-log "starting: $BIN standalone $TMP/worker.properties $TMP/connector.properties"
-"$BIN" standalone "$TMP/worker.properties" "$TMP/connector.properties" \
+# 4. Seed MongoDB (a fresh collection each run).
+python3 "$REPO/scripts/lib/quickstart_mongo.py" seed "$MONGODB_URI" "$DB" "$COLL" 1000 ||
+  die "could not seed $DB.$COLL at $MONGODB_URI"
+
+# 5. Run the worker with both connectors.
+log "starting: $BIN standalone $TMP/worker.properties $TMP/source.properties $TMP/sink.properties"
+"$BIN" standalone "$TMP/worker.properties" "$TMP/source.properties" "$TMP/sink.properties" \
   </dev/null >"$TMP/connectd.log" 2>&1 &
 WORKER_PID=$!
 
@@ -115,55 +159,37 @@ case $rc in
 2) worker_died "before its REST API answered on $REST" ;;
 *) die "connectd REST API did not answer on $REST within 30s" ;;
 esac
-log "REST API up; letting the pipeline run for ${RUN_SECONDS}s"
-for ((i = 0; i < RUN_SECONDS * 2; i++)); do
-  kill -0 "$WORKER_PID" 2>/dev/null || worker_died "while the pipeline was running"
+log "REST API up; changing orders while the snapshot and stream run"
+python3 "$REPO/scripts/lib/quickstart_mongo.py" change "$MONGODB_URI" "$DB" "$COLL" 1 ||
+  die "could not change $DB.$COLL"
+# Then change again once the snapshot is done, so the stream (and the
+# changelog's updates and deletes with before-images) has work too.
+for ((i = 0; i < 120; i++)); do
+  kill -0 "$WORKER_PID" 2>/dev/null || worker_died "while the snapshot was running"
+  curl -s "$REST/connectors/$SOURCE/progress" | grep -q '"phase":"stream"' && break
   sleep 0.5
 done
+log "snapshot done; changing orders again (stream phase)"
+python3 "$REPO/scripts/lib/quickstart_mongo.py" change "$MONGODB_URI" "$DB" "$COLL" 2 ||
+  die "could not change $DB.$COLL"
 
-# 5. Show what happened.
-echo "== GET $REST/connectors/$CONNECTOR/status"
-status_code=$(curl -s -o "$TMP/status.json" -w '%{http_code}' "$REST/connectors/$CONNECTOR/status") || true
-cat "$TMP/status.json" 2>/dev/null || true
+# 6. Check and show what happened.
+python3 "$REPO/scripts/lib/quickstart_mongo.py" check "$MONGODB_URI" "$DB" "$COLL" \
+  "$KAFKA_BOOTSTRAP" "$TOPIC" "$CHANGELOG" ||
+  die "the topics do not match MongoDB (see above)"
+for c in "$SOURCE" "$SINK"; do
+  echo "== GET $REST/connectors/$c/status"
+  code=$(curl -s -o "$TMP/status.json" -w '%{http_code}' "$REST/connectors/$c/status") || true
+  cat "$TMP/status.json" 2>/dev/null || true
+  echo
+  [[ $code = 200 ]] || die "status endpoint of $c answered HTTP $code"
+  grep -q '"FAILED"' "$TMP/status.json" && die "$c has a FAILED connector or task"
+done
+echo "== GET $REST/connectors/$SOURCE/progress"
+curl -s "$REST/connectors/$SOURCE/progress" || true
 echo
-[[ $status_code = 200 ]] || die "status endpoint answered HTTP $status_code"
 
-echo "== first records of topic '$TOPIC' (key  value)"
-records="$TMP/records.txt"
-if python3 -c 'import confluent_kafka' 2>/dev/null; then
-  python3 - "$KAFKA_BOOTSTRAP" "$TOPIC" 5 >"$records" <<'EOF'
-import sys, time
-from confluent_kafka import Consumer, TopicPartition
-bootstrap, topic, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-c = Consumer({"bootstrap.servers": bootstrap, "group.id": "connectd-quickstart-reader",
-              "enable.auto.commit": False})
-c.assign([TopicPartition(topic, 0, 0)])
-got, deadline = 0, time.time() + 20
-while got < n and time.time() < deadline:
-    m = c.poll(1.0)
-    if m is None or m.error():
-        continue
-    k, v = m.key(), m.value()
-    print("partition=%d offset=%d  %s  %s" % (m.partition(), m.offset(),
-          None if k is None else k.decode("utf-8", "replace"),
-          None if v is None else v.decode("utf-8", "replace")))
-    got += 1
-c.close()
-EOF
-else
-  # Fallback: Kafka's own console consumer from the cached broker jars.
-  ensure_kafka_lib
-  timeout 60 java -Dlog4j.configuration="file:$REPO/scripts/config/connect-log4j.properties" \
-    -cp "$KAFKA_LIB/*" org.apache.kafka.tools.consumer.ConsoleConsumer \
-    --bootstrap-server "$KAFKA_BOOTSTRAP" --topic "$TOPIC" --from-beginning \
-    --max-messages 5 --timeout-ms 20000 \
-    --property print.key=true --property print.partition=true --property print.offset=true \
-    >"$records" 2>/dev/null || true
-fi
-cat "$records"
-[[ -s $records ]] || die "no records could be read from topic '$TOPIC'"
-
-# 6. Stop the worker with SIGTERM and report how it went.
+# 7. Stop the worker with SIGTERM and report how it went.
 log "stopping connectd (SIGTERM to pid $WORKER_PID)"
 kill -TERM "$WORKER_PID"
 stop_rc=0
@@ -180,4 +206,4 @@ wait "$WORKER_PID" || stop_rc=$?
 WORKER_PID=""
 # 143 = 128+SIGTERM, what a JVM reports after running its shutdown hooks.
 ((stop_rc == 0 || stop_rc == 143)) || die "connectd exited with status $stop_rc after SIGTERM"
-log "done: connectd stopped cleanly. Kafka keeps running; stop it with scripts/dev-env.sh down"
+log "done: connectd stopped cleanly. The services keep running; stop them with scripts/dev-env.sh down"
