@@ -362,6 +362,15 @@ pub fn ts_string(t: Timestamp) -> String {
     format!("{}:{}", t.time, t.increment)
 }
 
+/// The `mongodb.cluster.time` header text, as mongosh prints a timestamp.
+/// Not `secs:inc`: a header is read back through Connect's
+/// `Values.parseString` (SimpleHeaderConverter, the default), which turns
+/// `1710000000:1` into the integer 1710000000 and drops the increment,
+/// while this form stays a string.
+pub fn ts_header(t: Timestamp) -> String {
+    format!("Timestamp({}, {})", t.time, t.increment)
+}
+
 pub fn ts_parse(s: &str) -> Option<Timestamp> {
     let (a, b) = s.split_once(':')?;
     Some(Timestamp {

@@ -298,7 +298,7 @@ pub fn event_record(
         (Some(s), v)
     };
     let (key_schema, key) = encoded(cfg, &key, true, target);
-    let cluster_time = ev.get_timestamp("clusterTime").ok().map(bsonx::ts_string);
+    let cluster_time = ev.get_timestamp("clusterTime").ok().map(bsonx::ts_header);
     let coll_name = coll.clone().unwrap_or_default();
     Some(SourceRecord {
         source_partition: partition.clone(),
@@ -373,6 +373,35 @@ mod tests {
             e.insert("fullDocument", f);
         }
         e
+    }
+
+    /// The cluster-time header must reach a sink as the same string through
+    /// the default header converter (which parses header text).
+    #[test]
+    fn cluster_time_header_survives_the_simple_header_converter() {
+        use connect_api::HeaderConverter;
+        let c = cfg(&[("topic.prefix", "p")]);
+        let r = event_record(
+            &c,
+            &event("insert", Some(doc! {"_id": 1})),
+            &OffsetMap::new(),
+            OffsetMap::new(),
+        )
+        .expect("record");
+        let h = r
+            .record
+            .headers
+            .last_with_name("mongodb.cluster.time")
+            .expect("header");
+        let conv = connect_converters::SimpleHeaderConverter;
+        let bytes = conv
+            .from_connect_header("p.shop.orders", &h.key, h.schema.as_ref(), &h.value)
+            .expect("serialize")
+            .expect("bytes");
+        let back = conv
+            .to_connect_header("p.shop.orders", &h.key, Some(&bytes))
+            .expect("parse");
+        assert_eq!(back.value, Value::String("Timestamp(1710000000, 1)".into()));
     }
 
     #[test]

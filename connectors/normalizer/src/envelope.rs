@@ -240,7 +240,14 @@ impl EnvelopeEncoder {
     }
 
     fn source_struct(&self, src: &SourceInfo) -> Value {
-        let (ts_ms, ord) = match src.cluster_time.as_deref().and_then(|t| t.split_once(':')) {
+        // The MongoDB source writes `Timestamp(secs, inc)`.
+        let parts = src.cluster_time.as_deref().and_then(|t| {
+            t.strip_prefix("Timestamp(")?
+                .strip_suffix(')')?
+                .split_once(',')
+                .map(|(s, i)| (s.trim(), i.trim()))
+        });
+        let (ts_ms, ord) = match parts {
             Some((secs, inc)) => (
                 secs.parse::<i64>().ok().map(|s| s * 1000),
                 inc.parse::<i32>().ok(),
@@ -545,7 +552,7 @@ mod tests {
             snapshot: false,
             db: Some("shop".into()),
             collection: Some("orders".into()),
-            cluster_time: Some("1700000000:3".into()),
+            cluster_time: Some("Timestamp(1700000000, 3)".into()),
         }
     }
 
@@ -595,7 +602,7 @@ mod tests {
             json!({"version": crate::VERSION, "connector": "normalizer", "name": "norm",
                    "ts_ms": 1_700_000_000_000i64, "snapshot": "false", "db": "shop",
                    "collection": "orders", "topic": TOPIC, "partition": 2, "offset": 41,
-                   "cluster_time": "1700000000:3", "ord": 3})
+                   "cluster_time": "Timestamp(1700000000, 3)", "ord": 3})
         );
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(

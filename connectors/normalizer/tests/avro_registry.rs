@@ -38,7 +38,7 @@ fn source(topic: &str) -> SourceInfo {
         snapshot: false,
         db: Some("shop".into()),
         collection: Some("orders".into()),
-        cluster_time: Some("1700000000:1".into()),
+        cluster_time: Some("Timestamp(1700000000, 1)".into()),
     }
 }
 
