@@ -195,7 +195,7 @@ def check(uri, db, coll, bootstrap, topic, changelog):
     sample = next((m for m in entries if m.value() and json.loads(m.value()).get("op") == "u"), None)
     if sample is not None:
         print("== a changelog update (key  value)")
-        print("%s  %s" % (sample.key().decode(), sample.value().decode()[:600]))
+        print("%s  %s" % (sample.key().decode(), sample.value().decode()[:1500]))
     return 0
 
 
