@@ -105,7 +105,14 @@ async fn output_keeps_key_bytes_partition_and_source_coordinates() {
                 assert!(src["cluster_time"].is_null());
             } else {
                 let ct = src["cluster_time"].as_str().unwrap();
-                let secs: i64 = ct.split(':').next().unwrap().parse().unwrap();
+                // The MongoDB source's form: `Timestamp(secs, inc)`.
+                let secs: i64 = ct
+                    .trim_start_matches("Timestamp(")
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
                 assert_eq!(src["ts_ms"], secs * 1000);
                 assert!(src["ord"].as_i64().unwrap() >= 1);
             }

@@ -361,7 +361,11 @@ pub fn input_records(changes: &[Change], partitions: usize) -> Vec<Vec<SinkRecor
             headers.add(
                 "mongodb.cluster.time",
                 s(),
-                Value::String(format!("{}:{}", 1_700_000_000 + i as i64, i % 7 + 1)),
+                Value::String(format!(
+                    "Timestamp({}, {})",
+                    1_700_000_000 + i as i64,
+                    i % 7 + 1
+                )),
             );
         }
         parts[p].push(SinkRecord {
