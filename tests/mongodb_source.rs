@@ -484,18 +484,6 @@ async fn regex_selection_picks_up_later_collections() {
     w.shutdown().await;
 }
 
-fn spawn_worker(props: &std::path::Path, log: &std::path::Path) -> std::process::Child {
-    let log = std::fs::File::create(log).expect("log file");
-    std::process::Command::new(connectd_bin())
-        .arg("distributed")
-        .arg(props)
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn connectd")
-}
-
 /// Chunk-done markers on the heartbeat topic, per chunk number.
 fn chunk_markers(topic: &str) -> BTreeMap<u64, usize> {
     let mut m = BTreeMap::new();

@@ -12,15 +12,12 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -29,23 +26,6 @@ use serde_json::{json, Value as Json};
 
 const STRING: &str = "org.apache.kafka.connect.storage.StringConverter";
 const PARTITIONS: i32 = 3;
-
-async fn create_topic(topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", kafka_bootstrap())
-        .create()
-        .unwrap();
-    let r = admin
-        .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        )
-        .await
-        .unwrap();
-    for x in r {
-        x.unwrap();
-    }
-}
 
 /// One upsert: key, document (None = tombstone), partition.
 #[derive(Clone, Debug)]
@@ -190,17 +170,6 @@ fn expected(history: &[Upsert], partition: i32) -> Vec<(Vec<u8>, String, Json, J
         }
     }
     out
-}
-
-fn spawn_worker(props: &Path, log: &Path) -> Child {
-    let log = std::fs::File::create(log).expect("log file");
-    Command::new(connectd_bin())
-        .arg("distributed")
-        .arg(props)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn connectd")
 }
 
 async fn wait_http(base: &str, port: u16) {

@@ -9,22 +9,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-
-fn spawn_worker(props: &std::path::Path, log: &std::path::Path) -> Child {
-    let log = std::fs::File::create(log).expect("log file");
-    Command::new(connectd_bin())
-        .arg("distributed")
-        .arg(props)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn connectd")
-}
 
 fn seqnos(topic: &str) -> Vec<i64> {
     read_topic(topic)
@@ -42,20 +31,6 @@ async fn wait_records(topic: &str, at_least: usize) {
         try_read_topic(topic).map_or(0, |r| r.len()) >= at_least
     })
     .await;
-}
-
-fn sigterm(child: &mut Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    for _ in 0..300 {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("worker did not exit within 30 s of SIGTERM");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,12 +11,9 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -25,23 +22,6 @@ use serde_json::json;
 
 const STRING: &str = "org.apache.kafka.connect.storage.StringConverter";
 const JSON: &str = "org.apache.kafka.connect.json.JsonConverter";
-
-async fn create_topic(topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", kafka_bootstrap())
-        .create()
-        .unwrap();
-    let r = admin
-        .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        )
-        .await
-        .unwrap();
-    for x in r {
-        x.unwrap();
-    }
-}
 
 fn produce(topic: &str, partition: i32, values: &[String]) {
     let p: BaseProducer = ClientConfig::new()
@@ -573,31 +553,6 @@ async fn bad_sink_configs_are_refused_with_a_reason() {
         assert!(body["error_count"].as_i64().unwrap() >= 1, "{body}");
     }
     w.shutdown().await;
-}
-
-fn spawn_worker(props: &Path, log: &Path) -> Child {
-    let log = std::fs::File::create(log).expect("log file");
-    Command::new(connectd_bin())
-        .arg("distributed")
-        .arg(props)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn connectd")
-}
-
-fn sigterm(child: &mut Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    for _ in 0..300 {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("worker did not exit within 30 s of SIGTERM");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,7 +93,7 @@ def read_all(bootstrap, topic):
             if hi <= lo:
                 continue
             c.assign([TopicPartition(topic, p, lo)])
-            seen, deadline = 0, time.time() + 30
+            deadline = time.time() + 30
             # hi may count transaction markers, which are never delivered.
             while time.time() < deadline:
                 m = c.poll(0.5)
@@ -104,7 +104,6 @@ def read_all(bootstrap, topic):
                 if m.error():
                     continue
                 out.append(m)
-                seen += 1
                 if m.offset() >= hi - 1:
                     break
         return out

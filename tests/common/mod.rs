@@ -340,6 +340,54 @@ pub fn try_read_topic(topic: &str) -> Result<Vec<Rec>, String> {
     Ok(out)
 }
 
+/// Creates a topic (replication factor 1) that must not exist yet.
+pub async fn create_topic(topic: &str, partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", kafka_bootstrap())
+        .create()
+        .expect("admin client");
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await
+        .expect("create topics");
+    for r in results {
+        r.expect("topic created");
+    }
+}
+
+/// Starts `connectd distributed <props>` as a process (for kill -9 tests),
+/// its log in `log`.
+pub fn spawn_worker(props: &Path, log: &Path) -> std::process::Child {
+    let log = std::fs::File::create(log).expect("log file");
+    std::process::Command::new(connectd_bin())
+        .arg("distributed")
+        .arg(props)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn connectd")
+}
+
+/// Sends SIGTERM and waits (30 s at most) for the worker to exit.
+pub fn sigterm(child: &mut std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    for _ in 0..300 {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("worker did not exit within 30 s of SIGTERM");
+}
+
 /// The path of the built `connectd` binary.
 pub fn connectd_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_connectd"))
