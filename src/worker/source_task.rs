@@ -386,15 +386,20 @@ impl Pipeline {
         schema: Option<&SchemaRef>,
         value: &Value,
     ) -> Result<Option<(Option<Vec<u8>>, Headers)>, ConnectError> {
-        self.errors
+        // Retries reuse the one header set, as Java's retry operator passes
+        // the same Headers object again; no copy per record.
+        let headers = tokio::sync::Mutex::new(headers);
+        let bytes = self
+            .errors
             .execute(stage, context, || {
-                let mut h = headers.clone();
+                let headers = &headers;
                 async move {
-                    let bytes = converter.from_connect(topic, &mut h, schema, value).await?;
-                    Ok((bytes, h))
+                    let mut h = headers.lock().await;
+                    converter.from_connect(topic, &mut h, schema, value).await
                 }
             })
-            .await
+            .await?;
+        Ok(bytes.map(|b| (b, headers.into_inner())))
     }
 
     async fn push(

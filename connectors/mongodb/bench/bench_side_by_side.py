@@ -296,6 +296,8 @@ def run_sut(sut, a, k, uri, coll, work):
         if sut == "connectd":
             cfg.update({"connector.class": "io.connectd.mongodb.MongoSourceConnector",
                         "snapshot.parallelism": a.parallelism, "snapshot.chunk.size.mb": a.chunk_mb})
+            # Extra connector settings for experiments, e.g. '{"batch.size": "1000"}'.
+            cfg.update(json.loads(os.environ.get("BENCH_CONNECTD_PROPS", "{}")))
         else:
             cfg.update({"connector.class": "com.mongodb.kafka.connect.MongoSourceConnector"})
         cpu0, t0 = cpu_seconds(pid), time.monotonic()

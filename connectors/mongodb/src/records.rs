@@ -168,7 +168,7 @@ fn snapshot_json(
     let mut id_json = String::with_capacity(32);
     bsonx::write_json(&mut id_json, id, cfg.formatter);
     let written: Result<_, std::convert::Infallible> =
-        snapshot_envelope(cfg, db, coll, &id_json, |out| {
+        snapshot_envelope(cfg, db, coll, &id_json, 1024, |out| {
             bsonx::write_doc(out, d, cfg.formatter);
             Ok(())
         });
@@ -190,7 +190,7 @@ fn snapshot_json_raw(
         Some(id) => bsonx::write_raw_json(&mut id_json, id, cfg.formatter)?,
         None => id_json.push_str("null"),
     }
-    snapshot_envelope(cfg, db, coll, &id_json, |out| {
+    snapshot_envelope(cfg, db, coll, &id_json, d.as_bytes().len(), |out| {
         bsonx::write_raw_doc(out, d, cfg.formatter)
     })
 }
@@ -202,6 +202,7 @@ fn snapshot_envelope<E>(
     db: &str,
     coll: &str,
     id_json: &str,
+    doc_len: usize,
     write_doc: impl FnOnce(&mut String) -> Result<(), E>,
 ) -> Result<(Value, Value), E> {
     let key = if cfg.document_key_as_key {
@@ -209,7 +210,9 @@ fn snapshot_envelope<E>(
     } else {
         format!("{{\"_id\":{{\"_id\":{id_json},\"copyingData\":true}}}}")
     };
-    let mut v = String::with_capacity(1024 + 2 * id_json.len());
+    // JSON text is about as long as the BSON plus the envelope; sizing it
+    // up front avoids regrowing (and copying) the ~1 KB string per record.
+    let mut v = String::with_capacity(doc_len + doc_len / 4 + 160 + 2 * id_json.len());
     if cfg.full_document_only {
         write_doc(&mut v)?;
     } else {

@@ -167,7 +167,7 @@ impl JsonConverter {
             return Ok(None);
         }
         if !self.schemas_enabled {
-            let mut out = Vec::with_capacity(128);
+            let mut out = Vec::with_capacity(output_hint(value));
             self.options
                 .write_value(&mut out, schema.map(|s| s.as_ref()), value)?;
             return Ok(Some(out));
@@ -176,7 +176,9 @@ impl JsonConverter {
             Some(s) => Some(self.schema_json(s)?),
             None => None,
         };
-        let mut out = Vec::with_capacity(schema_json.as_ref().map_or(0, |s| s.len()) + 128);
+        let mut out = Vec::with_capacity(
+            schema_json.as_ref().map_or(0, |s| s.len()) + 32 + output_hint(value),
+        );
         out.extend_from_slice(b"{\"schema\":");
         match &schema_json {
             Some(json) => out.extend_from_slice(json),
@@ -416,6 +418,18 @@ pub fn from_json_value(json: &serde_json::Value) -> Value {
                 .map(|(k, v)| (Value::String(k.clone()), from_json_value(v)))
                 .collect(),
         ),
+    }
+}
+
+/// A capacity guess for a value's JSON, so a large string (a MongoDB
+/// document as JSON text, ~1 KB) is written without repeated regrowth.
+fn output_hint(value: &Value) -> usize {
+    match value {
+        // Quotes plus some escapes.
+        Value::String(s) => s.len() + s.len() / 8 + 16,
+        // Base64.
+        Value::Bytes(b) => b.len() / 3 * 4 + 16,
+        _ => 128,
     }
 }
 
