@@ -50,8 +50,34 @@
 //! Kafka 3.x list `RangeAssignor, CooperativeStickyAssignor` by default, so a
 //! group shared with Java workers agrees on cooperative-sticky.
 //!
+//! Records received while events are queued are carried over them. Whether a
+//! carried record is kept is decided when it arrives, from the assignment at
+//! that instant, never by the partition names of the queued events: a
+//! revocation followed by a re-assignment of the same partition must not
+//! drop the first record of the new assignment. (It did while the callback
+//! completed revocations itself, which let librdkafka re-assign before the
+//! loop saw the revocation: the record was skipped, never delivered.)
+//!
+//! A group that must also admit Java consumers configured with only eager
+//! assignors (e.g. `RangeAssignor` alone) needs
+//! `consumer.partition.assignment.strategy` set accordingly; both protocols
+//! are handled here.
+//!
 //! Every librdkafka call that can block (seek, commit, unassign, closing the
 //! consumer) runs on tokio's blocking pool, never on an async worker thread.
+//!
+//! # Static membership
+//!
+//! Opt-in (see [`static_instance_id`]): with a `group.instance.id`, a task
+//! restarted after `kill -9` gets its partitions back as soon as it rejoins,
+//! instead of after the dead consumer's `session.timeout.ms` (45 s by
+//! default). When another instance joins with the same id (two workers
+//! briefly running the task during a Connect rebalance), librdkafka fences
+//! this one (`FENCED_INSTANCE_ID`, fatal): the task stops without committing
+//! and without failing, so it is not restarted against its successor. An
+//! exactly-once task is still protected by its transactional id: the
+//! successor's producer fences the old one, and the old member's group
+//! metadata no longer matches (KIP-447).
 //!
 //! # Seeks and transactions
 //!
@@ -2330,10 +2356,30 @@ mod tests {
         CancellationToken,
         watch::Sender<TargetState>,
     ) {
+        test_run_with(task, input, listener, group, flush_interval, &[])
+    }
+
+    /// `test_run_in` with more consumer settings.
+    fn test_run_with(
+        task: Box<dyn SinkTask>,
+        input: &str,
+        listener: Arc<NoListener>,
+        group: &str,
+        flush_interval: Duration,
+        extra: &[(&str, &str)],
+    ) -> (
+        SinkTaskRun,
+        Arc<KafkaSinkRuntime>,
+        CancellationToken,
+        watch::Sender<TargetState>,
+    ) {
         let mut admin = BTreeMap::new();
         admin.insert("bootstrap.servers".to_string(), bootstrap());
         let mut consumer_cfg = admin.clone();
         consumer_cfg.insert("group.id".into(), group.to_string());
+        for (k, v) in extra {
+            consumer_cfg.insert(k.to_string(), v.to_string());
+        }
         consumer_cfg.insert("enable.auto.commit".into(), "false".into());
         consumer_cfg.insert("auto.offset.reset".into(), "earliest".into());
         consumer_cfg.insert("isolation.level".into(), "read_committed".into());
@@ -3015,5 +3061,73 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Static membership: when a second instance of a task joins with the
+    /// same `group.instance.id` (two workers briefly running the task during
+    /// a Connect rebalance), the first is fenced and stops cleanly (no
+    /// failure, so no restart loop), and the second consumes on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fenced_static_member_stops_cleanly_and_its_successor_consumes() {
+        let input = topic_with_partitions("fence-in", 1).await;
+        let topic = input.clone();
+        tokio::task::spawn_blocking(move || produce_to(&topic, 0, 0..10))
+            .await
+            .unwrap();
+        let group = unique("fence-group");
+        let prefix = unique("instance");
+        let put = Arc::new(Mutex::new(Vec::new()));
+        let flushed = Arc::new(Mutex::new(Vec::new()));
+        let task = |id| {
+            Box::new(FlushAtPreCommit {
+                id,
+                buffer: Vec::new(),
+                put: Arc::clone(&put),
+                flushed: Arc::clone(&flushed),
+            })
+        };
+        let static_id = [("group.instance.id", prefix.as_str())];
+        let first_listener = Arc::new(NoListener(Mutex::new(Vec::new())));
+        let (run_a, _, _cancel_a, _target_a) = test_run_with(
+            task(0),
+            &input,
+            Arc::clone(&first_listener),
+            &group,
+            Duration::from_millis(200),
+            &static_id,
+        );
+        let a = tokio::spawn(run_a.run());
+        wait_for("the first instance to consume", || lock(&put).len() >= 10).await;
+        let second_listener = Arc::new(NoListener(Mutex::new(Vec::new())));
+        let (run_b, _, cancel_b, _target_b) = test_run_with(
+            task(1),
+            &input,
+            Arc::clone(&second_listener),
+            &group,
+            Duration::from_millis(200),
+            &static_id,
+        );
+        let b = tokio::spawn(run_b.run());
+        // The first instance ends by itself, without a failure.
+        let ended = tokio::time::timeout(Duration::from_secs(60), a)
+            .await
+            .expect("the fenced instance stops");
+        assert!(ended.unwrap().is_ok(), "a fenced instance does not fail");
+        assert!(
+            lock(&first_listener.0).is_empty(),
+            "{:?}",
+            lock(&first_listener.0)
+        );
+        let topic = input.clone();
+        tokio::task::spawn_blocking(move || produce_to(&topic, 0, 10..15))
+            .await
+            .unwrap();
+        wait_for("the successor to consume the new records", || {
+            lock(&put).iter().any(|(id, _, o)| *id == 1 && *o == 14)
+        })
+        .await;
+        cancel_b.cancel();
+        b.await.unwrap().unwrap();
+        assert!(lock(&second_listener.0).is_empty());
     }
 }
