@@ -831,3 +831,162 @@ async fn an_uncreatable_dlq_topic_fails_the_task_at_start() {
     );
     w.shutdown().await;
 }
+
+/// Starts a worker process serving `port`, waits for its REST API.
+async fn worker_process(props: &Path, log: &Path, port: u16) -> std::process::Child {
+    let child = spawn_worker(props, log);
+    let base = format!("http://127.0.0.1:{port}");
+    eventually(Duration::from_secs(60), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+            && http(&base, "GET", "/health", None, "application/json")
+                .await
+                .0
+                == 200
+    })
+    .await;
+    child
+}
+
+/// Creates a FileStreamSink through a worker process's REST API.
+async fn create_via(port: u16, name: &str, config: serde_json::Value) {
+    let base = format!("http://127.0.0.1:{port}");
+    let create = json!({"name": name, "config": config}).to_string();
+    eventually(Duration::from_secs(30), || async {
+        http(
+            &base,
+            "POST",
+            "/connectors",
+            Some(&create),
+            "application/json",
+        )
+        .await
+        .0 == 201
+    })
+    .await;
+}
+
+/// kill -9 of the worker while its sink task consumes a steady stream, then
+/// a restart: the time from the restart to the first new line of output,
+/// with the consumer's default session timeout (45 s). `static_prefix` sets
+/// the worker's `consumer.group.instance.id` (static membership).
+async fn recovery_after_kill_9(static_prefix: Option<&str>, port_base: u16) -> Duration {
+    let dir = temp_dir("sink-recovery");
+    let port = port_base + (std::process::id() % 1000) as u16;
+    let listeners = format!("http://127.0.0.1:{port}");
+    let mut extra = vec![
+        ("listeners", listeners.as_str()),
+        ("offset.flush.interval.ms", "1000"),
+    ];
+    if let Some(prefix) = static_prefix {
+        extra.push(("consumer.group.instance.id", prefix));
+    }
+    let props = Cluster::new().write_props(&dir, &extra);
+    let topic = unique("recover-in");
+    let name = unique("recover-sink");
+    let file = dir.join("out.txt");
+    create_topic(&topic, 2).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (producer_topic, producer_stop) = (topic.clone(), std::sync::Arc::clone(&stop));
+    let producer = std::thread::spawn(move || {
+        let mut i = 0;
+        while !producer_stop.load(std::sync::atomic::Ordering::Acquire) {
+            for p in 0..2 {
+                produce(&producer_topic, p, &values(&format!("r{p}"), i..i + 10));
+            }
+            i += 10;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let mut w1 = worker_process(&props, &dir.join("w1.log"), port).await;
+    create_via(port, &name, file_sink(&topic, &file)).await;
+    wait_lines(&file, 200).await;
+    // Let the consumer settle and commit.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    w1.kill().expect("kill -9");
+    let _ = w1.wait();
+    let before = lines(&file).len();
+    let restarted = std::time::Instant::now();
+    let mut w2 = spawn_worker(&props, &dir.join("w2.log"));
+    eventually(Duration::from_secs(120), || async {
+        lines(&file).len() > before
+    })
+    .await;
+    let recovery = restarted.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    producer.join().unwrap();
+    sigterm(&mut w2);
+    eprintln!(
+        "recovery after kill -9 (static membership: {}): {:.1}s",
+        static_prefix.is_some(),
+        recovery.as_secs_f64()
+    );
+    recovery
+}
+
+/// Issue 6 targets recovery under 30 s after kill -9. With static
+/// membership the restarted task takes its partitions back at once, without
+/// waiting for the dead consumer's session (45 s by default) to expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_membership_recovers_from_kill_9_within_30s() {
+    let recovery = recovery_after_kill_9(Some("connectd"), 17000).await;
+    assert!(
+        recovery < Duration::from_secs(30),
+        "recovery took {recovery:?}"
+    );
+}
+
+/// The same without static membership, for comparison (takes ~1 minute):
+/// `cargo test --test sink_runtime recovery -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn recovery_from_kill_9_without_static_membership() {
+    recovery_after_kill_9(None, 16000).await;
+}
+
+/// A sink whose input topic does not exist yet waits for it with one clear
+/// WARN naming the topic (not librdkafka's ERROR), then consumes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_input_topic_is_one_warning_and_picked_up_once_created() {
+    let dir = temp_dir("sink-missing");
+    let port = 15000 + (std::process::id() % 1000) as u16;
+    let listeners = format!("http://127.0.0.1:{port}");
+    let props = Cluster::new().write_props(
+        &dir,
+        &[
+            ("listeners", &listeners),
+            ("consumer.metadata.max.age.ms", "1000"),
+        ],
+    );
+    let topic = unique("later-in");
+    let name = unique("later-sink");
+    let file = dir.join("out.txt");
+    let log = dir.join("w.log");
+    let mut w = worker_process(&props, &log, port).await;
+    create_via(port, &name, file_sink(&topic, &file)).await;
+    // Several metadata refreshes while the topic is missing.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    create_topic(&topic, 1).await;
+    produce(&topic, 0, &values("l", 0..5));
+    wait_lines(&file, 5).await;
+    sigterm(&mut w);
+    assert_eq!(lines(&file), values("l", 0..5));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let about: Vec<&str> = text.lines().filter(|l| l.contains(&topic)).collect();
+    let waits = about
+        .iter()
+        .filter(|l| l.contains("WARN") && l.contains("does not exist (yet)"))
+        .count();
+    assert_eq!(
+        waits,
+        1,
+        "one warning naming the topic:\n{}",
+        about.join("\n")
+    );
+    assert!(
+        !text.contains("Subscribed topic not available")
+            && !text.lines().any(|l| l.contains("ERROR")),
+        "no error for a missing input topic:\n{text}"
+    );
+}

@@ -589,7 +589,7 @@ impl Worker {
         let sink = sink_task::SinkSettings::from_props(&connector)?;
         let name = format!("{}-{}", id.connector, id.task);
         let consumer_settings = self.sink_consumer_settings(id, &connector);
-        let (consumer, shared) = sink_task::create_consumer(&consumer_settings, &name)?;
+        let (consumer, shared) = sink_task::create_consumer(&consumer_settings, &name, id.task)?;
         let mut producer = self.settings.producer.clone();
         let overrides = originals_with_prefix(&connector, "producer.override.");
         for (k, v) in (self.settings.client_mapper)(&overrides) {

@@ -22,21 +22,62 @@
 //!
 //! # Rebalances
 //!
-//! librdkafka runs the rebalance callbacks synchronously inside the consumer's
-//! poll, where the (async) task cannot be called. So the callbacks do only
-//! what must happen at that instant and leave the rest to the loop:
-//! * before a revocation, the callback commits the offsets the task last
-//!   declared safe (`pre_commit`'s clamped result) for the revoked partitions,
-//!   so the next owner starts after them; records put since that `pre_commit`
-//!   may be delivered again to the next owner (at-least-once, as in Java when
-//!   a revocation interrupts a flush interval);
-//! * after an assignment, it pauses the new partitions the task or the
-//!   target state wants paused, before any fetch starts.
+//! librdkafka runs the rebalance callback inside the consumer's poll, where
+//! the (async) task cannot be called, and the rebalance waits (up to
+//! `max.poll.interval.ms`) until the application calls (incremental_)assign or
+//! unassign. So the callback never blocks and never calls the task:
+//! * an assignment is applied at once, the new partitions the task or the
+//!   target state wants paused are paused before any fetch starts, and an
+//!   `Assigned` event is queued;
+//! * a revocation is only queued. The loop then does what Java's
+//!   `WorkerSinkTask` does in `onPartitionsRevoked`: `pre_commit` with the
+//!   current offsets of the revoked partitions, a synchronous commit of what
+//!   it returned (clamped as below), `close(partitions)`, and only then the
+//!   unassign that lets the rebalance go on. The next owner therefore starts
+//!   exactly after what the task declared flushed. Lost partitions (the
+//!   session expired) are closed without a commit, as in Java.
 //!
-//! Both queue an event; the loop handles events before delivering any record
-//! received after them, so the task sees `close` before records of the new
-//! assignment and `open` before the first record of a partition. A record of
-//! a partition that is no longer assigned is never delivered.
+//! The callback wakes the loop, which handles events before delivering any
+//! record received after them, so the task sees `close` before records of the
+//! new assignment and `open` before the first record of a partition. A record
+//! of a partition that is no longer assigned is never delivered. Once the run
+//! is over (`closing`), the callback unassigns at once, so that closing the
+//! consumer, which serves the last revocation, never waits for the loop.
+//!
+//! The consumer uses `partition.assignment.strategy=cooperative-sticky`
+//! unless configured: a rebalance then revokes only the partitions that move,
+//! and the other tasks of the group keep consuming meanwhile. Java clients of
+//! Kafka 3.x list `RangeAssignor, CooperativeStickyAssignor` by default, so a
+//! group shared with Java workers agrees on cooperative-sticky.
+//!
+//! Records received while events are queued are carried over them. Whether a
+//! carried record is kept is decided when it arrives, from the assignment at
+//! that instant, never by the partition names of the queued events: a
+//! revocation followed by a re-assignment of the same partition must not
+//! drop the first record of the new assignment. (It did while the callback
+//! completed revocations itself, which let librdkafka re-assign before the
+//! loop saw the revocation: the record was skipped, never delivered.)
+//!
+//! A group that must also admit Java consumers configured with only eager
+//! assignors (e.g. `RangeAssignor` alone) needs
+//! `consumer.partition.assignment.strategy` set accordingly; both protocols
+//! are handled here.
+//!
+//! Every librdkafka call that can block (seek, commit, unassign, closing the
+//! consumer) runs on tokio's blocking pool, never on an async worker thread.
+//!
+//! # Static membership
+//!
+//! Opt-in (see [`static_instance_id`]): with a `group.instance.id`, a task
+//! restarted after `kill -9` gets its partitions back as soon as it rejoins,
+//! instead of after the dead consumer's `session.timeout.ms` (45 s by
+//! default). When another instance joins with the same id (two workers
+//! briefly running the task during a Connect rebalance), librdkafka fences
+//! this one (`FENCED_INSTANCE_ID`, fatal): the task stops without committing
+//! and without failing, so it is not restarted against its successor. An
+//! exactly-once task is still protected by its transactional id: the
+//! successor's producer fences the old one, and the old member's group
+//! metadata no longer matches (KIP-447).
 //!
 //! # Seeks and transactions
 //!
@@ -62,12 +103,13 @@ use connect_api::record::{ConnectRecord, SinkRecord, TopicPartition};
 use connect_api::{Converter, HeaderConverter, SinkTask, SinkTaskContext};
 use futures::FutureExt;
 use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, ConsumerGroupMetadata, Rebalance,
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, ConsumerGroupMetadata, RebalanceProtocol,
     StreamConsumer,
 };
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KHeader, Headers as _, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext, Offset, Timestamp, TopicPartitionList};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -82,6 +124,8 @@ use crate::storage::topics;
 const MAX_BATCH: usize = 500;
 /// Timeout of the blocking Kafka calls (commits, offset fetches, transactions).
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
+/// The sink consumer's assignor unless configured (module comment).
+pub const DEFAULT_ASSIGNOR: &str = "cooperative-sticky";
 /// librdkafka's `RD_KAFKA_OFFSET_BEGINNING`, for partitions without a
 /// committed offset when rewinding (Connect consumers default to `earliest`).
 const OFFSET_BEGINNING: i64 = -2;
@@ -231,11 +275,43 @@ fn offsets_tpl(offsets: &HashMap<TopicPartition, i64>) -> ConnectResult<TopicPar
     Ok(l)
 }
 
-/// A rebalance seen by the consumer callbacks, for the loop to act on.
+/// A rebalance seen by the consumer callback, for the loop to act on.
 #[derive(Debug)]
 enum Rebalanced {
     Assigned(Vec<TopicPartition>),
-    Revoked(Vec<TopicPartition>),
+    Revoked {
+        partitions: Vec<TopicPartition>,
+        /// The session expired: the partitions may already have another
+        /// owner, so nothing is committed for them.
+        lost: bool,
+        /// What still has to be called to let the rebalance go on.
+        unassign: Unassign,
+    },
+}
+
+/// The librdkafka call that completes a revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unassign {
+    /// Already done by the callback.
+    Done,
+    /// Eager protocol: `unassign()` (everything was revoked).
+    Eager,
+    /// Cooperative protocol: `incremental_unassign(partitions)`.
+    Incremental,
+}
+
+/// Completes a revocation. Not blocking for long (it waits for librdkafka's
+/// main thread only), but still kept off the async workers by callers.
+fn unassign<C: Consumer<X>, X: ConsumerContext>(
+    consumer: &C,
+    partitions: &[TopicPartition],
+    how: Unassign,
+) -> Result<(), KafkaError> {
+    match how {
+        Unassign::Done => Ok(()),
+        Unassign::Eager => consumer.unassign(),
+        Unassign::Incremental => consumer.incremental_unassign(&tpl_of(partitions)),
+    }
 }
 
 /// State shared by the loop, the rebalance callbacks and the task's
@@ -243,11 +319,11 @@ enum Rebalanced {
 #[derive(Default)]
 struct SharedState {
     assigned: BTreeSet<TopicPartition>,
-    /// Bounded by the number of rebalances between two loop iterations.
+    /// Bounded by the number of rebalances between two loop iterations
+    /// (a revocation holds the rebalance until the loop handled it).
     events: Vec<Rebalanced>,
-    /// The offsets `pre_commit` last declared safe (clamped), committed by
-    /// the revocation callback.
-    committable: HashMap<TopicPartition, i64>,
+    /// The loop is over: the callback completes revocations itself.
+    closing: bool,
     /// Seeks not yet applied (task requests, transaction rewinds).
     seeks: HashMap<TopicPartition, i64>,
     /// Partitions the task paused.
@@ -264,8 +340,9 @@ impl SharedState {
     }
 }
 
+/// The state, and the wake-up of the loop when the callback queued an event.
 #[derive(Default)]
-pub struct Shared(Mutex<SharedState>);
+pub struct Shared(Mutex<SharedState>, tokio::sync::Notify);
 
 /// The consumer's context: the rebalance callbacks.
 pub struct SinkConsumerContext {
@@ -273,40 +350,47 @@ pub struct SinkConsumerContext {
     name: String,
 }
 
-impl ClientContext for SinkConsumerContext {}
-
-impl ConsumerContext for SinkConsumerContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Revoke(list) = rebalance else {
+impl ClientContext for SinkConsumerContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        // librdkafka reports a missing subscribed topic once per topic (and
+        // again only if its error changes); the consumer picks the topic up
+        // when it is created, so this is a wait, not a failure.
+        if let Some(topic) = missing_topic(&error, reason) {
+            tracing::warn!(task = %self.name, topic, "input topic {topic} does not exist (yet); the task waits for it and consumes it once it is created");
             return;
-        };
-        let revoked = partitions_of(list);
-        let mut commit = TopicPartitionList::new();
-        {
-            let mut st = lock(&self.shared.0);
-            for p in &revoked {
-                if let Some(o) = st.committable.remove(p) {
-                    let _ = commit.add_partition_offset(&p.topic, p.partition, Offset::Offset(o));
-                }
-                st.assigned.remove(p);
-                st.seeks.remove(p);
-            }
-            st.events.push(Rebalanced::Revoked(revoked));
         }
-        // Commit before the partitions go, so the next owner starts after
-        // every record this task declared done.
-        if commit.count() > 0 {
-            if let Err(e) = consumer.commit(&commit, CommitMode::Sync) {
-                tracing::warn!(task = %self.name, error = %e, "committing offsets of revoked partitions failed; the next owner may see some records again");
-            }
-        }
+        tracing::error!(task = %self.name, error = %error, "consumer error: {reason}");
     }
+}
 
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Assign(list) = rebalance else {
-            return;
-        };
+/// The topic of librdkafka's "Subscribed topic not available: <topic>: ..."
+/// consumer error.
+fn missing_topic<'a>(error: &KafkaError, reason: &'a str) -> Option<&'a str> {
+    let code = error.rdkafka_error_code()?;
+    if code != RDKafkaErrorCode::UnknownTopicOrPartition && code != RDKafkaErrorCode::UnknownTopic {
+        return None;
+    }
+    let rest = reason.strip_prefix("Subscribed topic not available: ")?;
+    Some(rest.split_once(": ").map_or(rest, |(t, _)| t))
+}
+
+impl SinkConsumerContext {
+    fn on_assign(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        list: &TopicPartitionList,
+        cooperative: bool,
+    ) {
         let assigned = partitions_of(list);
+        let applied = if cooperative {
+            consumer.incremental_assign(list)
+        } else {
+            consumer.assign(list)
+        };
+        if let Err(e) = applied {
+            tracing::error!(task = %self.name, error = %e, partitions = ?assigned, "applying the assignment failed");
+            return;
+        }
         let pause = {
             let mut st = lock(&self.shared.0);
             st.assigned.extend(assigned.iter().cloned());
@@ -315,13 +399,95 @@ impl ConsumerContext for SinkConsumerContext {
                 .filter(|p| st.should_pause(p))
                 .cloned()
                 .collect();
-            st.events.push(Rebalanced::Assigned(assigned));
+            if !st.closing {
+                st.events.push(Rebalanced::Assigned(assigned));
+            }
             pause
         };
+        self.shared.1.notify_one();
         // Pause before the first fetch, so a paused task gets no record.
         if !pause.is_empty() {
             if let Err(e) = consumer.pause(&tpl_of(&pause)) {
                 tracing::warn!(task = %self.name, error = %e, "pausing newly assigned partitions failed");
+            }
+        }
+    }
+
+    fn on_revoke(&self, consumer: &BaseConsumer<Self>, list: &TopicPartitionList, how: Unassign) {
+        let revoked = partitions_of(list);
+        let lost = consumer.assignment_lost();
+        let mut st = lock(&self.shared.0);
+        for p in &revoked {
+            st.assigned.remove(p);
+            st.seeks.remove(p);
+        }
+        if st.closing || how == Unassign::Done {
+            drop(st);
+            // Nobody handles events any more (the stop already committed and
+            // closed), or the unassign must happen now.
+            if let Err(e) = unassign(consumer, &revoked, how) {
+                tracing::warn!(task = %self.name, error = %e, "releasing revoked partitions failed");
+            }
+            return;
+        }
+        st.events.push(Rebalanced::Revoked {
+            partitions: revoked,
+            lost,
+            unassign: how,
+        });
+        drop(st);
+        self.shared.1.notify_one();
+    }
+}
+
+impl ConsumerContext for SinkConsumerContext {
+    // Replaces rdkafka's default, which would call assign/unassign right
+    // away: a revocation is completed by the loop (module comment).
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        list: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.on_assign(consumer, list, cooperative)
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let how = if cooperative {
+                    Unassign::Incremental
+                } else {
+                    Unassign::Eager
+                };
+                self.on_revoke(consumer, list, how)
+            }
+            other => {
+                // As rdkafka's default: give everything up; the next
+                // rebalance assigns again.
+                tracing::warn!(task = %self.name, error = ?other, "rebalance error; releasing the assignment");
+                let all: Vec<TopicPartition> =
+                    lock(&self.shared.0).assigned.iter().cloned().collect();
+                if let Err(e) = consumer.unassign() {
+                    tracing::warn!(task = %self.name, error = %e, "releasing the assignment failed");
+                }
+                let mut st = lock(&self.shared.0);
+                for p in &all {
+                    st.assigned.remove(p);
+                    st.seeks.remove(p);
+                }
+                if !st.closing && !all.is_empty() {
+                    st.events.push(Rebalanced::Revoked {
+                        partitions: all,
+                        lost: true,
+                        unassign: Unassign::Done,
+                    });
+                }
+                drop(st);
+                self.shared.1.notify_one();
             }
         }
     }
@@ -342,15 +508,38 @@ pub struct SinkClients {
     pub consumer: BTreeMap<String, String>,
 }
 
+/// The task consumer's `group.instance.id`: static membership (KIP-345) is
+/// opt-in. A configured `group.instance.id` (worker `consumer.*` or the
+/// connector's `consumer.override.*`) is the prefix, and each task gets
+/// `{prefix}-{task}`, so the tasks of one connector never fence each other
+/// and a task keeps its identity across restarts and workers. Off by default
+/// because a static member does not leave the group when it stops: its
+/// partitions wait for `session.timeout.ms` when the task count goes down,
+/// and the sink offsets REST API refuses to alter the group's offsets until
+/// then after a stop.
+pub fn static_instance_id(settings: &BTreeMap<String, String>, task_id: u32) -> Option<String> {
+    settings
+        .get("group.instance.id")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .map(|prefix| format!("{prefix}-{task_id}"))
+}
+
 /// Creates the task's consumer (not subscribed yet).
 pub fn create_consumer(
     settings: &BTreeMap<String, String>,
     name: &str,
+    task_id: u32,
 ) -> ConnectResult<(Arc<SinkConsumer>, Arc<Shared>)> {
     let shared = Arc::new(Shared::default());
     let mut cfg = ClientConfig::new();
+    // Explicit settings (worker `consumer.*`, connector overrides) win.
+    cfg.set("partition.assignment.strategy", DEFAULT_ASSIGNOR);
     for (k, v) in settings {
         cfg.set(k, v);
+    }
+    if let Some(id) = static_instance_id(settings, task_id) {
+        cfg.set("group.instance.id", id);
     }
     let consumer: SinkConsumer = cfg
         .create_with_context(SinkConsumerContext {
@@ -643,29 +832,41 @@ impl SinkTaskRun {
     /// Runs the task until it is cancelled or fails. Statuses are reported
     /// through the listener; the return value is the failure, if any.
     pub async fn run(mut self) -> Result<(), ConnectError> {
+        let result = self.run_task().await;
+        let consumer = Arc::clone(&self.consumer);
+        // The task (and its runtime handle on the consumer) goes first, so
+        // that the close below is the last reference.
+        drop(self);
+        // Closing leaves the group and serves the last revocation: librdkafka
+        // blocks meanwhile, which must not hold an async worker thread.
+        if let Err(e) = tokio::task::spawn_blocking(move || drop(consumer)).await {
+            tracing::warn!(error = %e, "closing the sink consumer failed");
+        }
+        result
+    }
+
+    async fn run_task(&mut self) -> Result<(), ConnectError> {
         let name = self.name();
         let mut progress = Progress::default();
-        let started = match self.start().await {
-            Ok(()) => true,
-            Err(e) => {
-                self.pipeline.listener.on_failure(&e);
-                self.release(false).await;
-                return Err(e);
-            }
-        };
-        let result = self.consume_loop(&mut progress).await;
-        // Stop, as Java does: commit, close the partitions, stop the task.
-        if started {
-            if result.is_ok() && !progress.poisoned {
-                self.commit(&mut progress).await;
-            }
-            let assigned: Vec<TopicPartition> =
-                lock(&self.shared.0).assigned.iter().cloned().collect();
-            if let Err(e) = self.task.close(&assigned).await {
-                tracing::warn!(task = %name, error = %e, "closing partitions failed");
-            }
-            self.release(true).await;
+        if let Err(e) = self.start().await {
+            self.pipeline.listener.on_failure(&e);
+            self.release(false).await;
+            return Err(e);
         }
+        let mut result = self.consume_loop(&mut progress).await;
+        // Stop, as Java does: finish pending revocations, commit, close the
+        // partitions, stop the task.
+        if result.is_ok() && !progress.poisoned {
+            result = self.handle_events(&mut progress).await;
+        }
+        if result.is_ok() && !progress.poisoned {
+            self.commit(&mut progress, None).await;
+        }
+        let assigned: Vec<TopicPartition> = lock(&self.shared.0).assigned.iter().cloned().collect();
+        if let Err(e) = self.task.close(&assigned).await {
+            tracing::warn!(task = %name, error = %e, "closing partitions failed");
+        }
+        self.release(true).await;
         if let Err(e) = &result {
             self.pipeline.listener.on_failure(e);
         }
@@ -695,7 +896,8 @@ impl SinkTaskRun {
         r.map_err(|e| ConnectError::fatal(format!("subscribing: {e}")))
     }
 
-    /// Stops the task and closes the consumer (which leaves the group).
+    /// Stops the task and unsubscribes; from here on the rebalance callback
+    /// completes revocations itself. The consumer is closed by `run`.
     async fn release(&mut self, stop_task: bool) {
         if stop_task {
             if let Err(e) = self.task.stop().await {
@@ -703,11 +905,42 @@ impl SinkTaskRun {
             }
         }
         self.runtime.drop_producer().await;
-        self.consumer.unsubscribe();
+        let pending: Vec<(Vec<TopicPartition>, Unassign)> = {
+            let mut st = lock(&self.shared.0);
+            st.closing = true;
+            std::mem::take(&mut st.events)
+                .into_iter()
+                .filter_map(|e| match e {
+                    Rebalanced::Revoked {
+                        partitions,
+                        unassign,
+                        ..
+                    } => Some((partitions, unassign)),
+                    Rebalanced::Assigned(_) => None,
+                })
+                .collect()
+        };
+        let consumer = Arc::clone(&self.consumer);
+        let name = self.name();
+        let done = tokio::task::spawn_blocking(move || {
+            // A revocation the loop did not complete would hold the group's
+            // rebalance (and this consumer's close) forever.
+            for (partitions, how) in pending {
+                if let Err(e) = unassign(&*consumer, &partitions, how) {
+                    tracing::warn!(task = %name, error = %e, "releasing revoked partitions failed");
+                }
+            }
+            consumer.unsubscribe();
+        })
+        .await;
+        if let Err(e) = done {
+            tracing::warn!(task = %self.name(), error = %e, "unsubscribing failed");
+        }
     }
 
     async fn consume_loop(&mut self, progress: &mut Progress) -> ConnectResult<()> {
         let consumer = Arc::clone(&self.consumer);
+        let shared = Arc::clone(&self.shared);
         let mut target = self.target.clone();
         let mut reported = None;
         let mut tick = tokio::time::interval(self.flush_interval);
@@ -728,7 +961,7 @@ impl SinkTaskRun {
                 reported = Some(state);
             }
             self.handle_events(progress).await?;
-            self.apply_requests(progress);
+            self.apply_requests(progress).await;
 
             let mut batch = Vec::new();
             if let Some(m) = progress.carry.take() {
@@ -738,9 +971,11 @@ impl SinkTaskRun {
                     _ = self.cancel.cancelled() => return Ok(()),
                     r = target.changed() => { if r.is_err() { return Ok(()) } continue; }
                     _ = tick.tick() => {
-                        self.commit(progress).await;
+                        self.commit(progress, None).await;
                         continue;
                     }
+                    // A rebalance event: handled at the top of the loop.
+                    _ = shared.1.notified() => continue,
                     // Wake up regularly so seeks and pauses requested from
                     // outside `put` are applied without a new record.
                     _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
@@ -750,13 +985,15 @@ impl SinkTaskRun {
                     Ok(m) => {
                         let m = m.detach();
                         if self.has_events() {
-                            progress.carry = Some(m);
+                            self.carry(progress, m);
                             continue;
                         }
                         batch.push(m);
                     }
                     Err(e) => {
-                        tracing::warn!(task = %self.name(), error = %e, "consumer error");
+                        if let Some(end) = self.consumer_error(&e, progress) {
+                            return end;
+                        }
                         continue;
                     }
                 }
@@ -767,13 +1004,15 @@ impl SinkTaskRun {
                     Some(Ok(m)) => {
                         let m = m.detach();
                         if self.has_events() {
-                            progress.carry = Some(m);
+                            self.carry(progress, m);
                             break;
                         }
                         batch.push(m);
                     }
                     Some(Err(e)) => {
-                        tracing::warn!(task = %self.name(), error = %e, "consumer error");
+                        if let Some(end) = self.consumer_error(&e, progress) {
+                            return end;
+                        }
                         break;
                     }
                     None => break,
@@ -781,7 +1020,7 @@ impl SinkTaskRun {
             }
             self.deliver(batch, progress).await?;
             if tick_due(&mut tick) {
-                self.commit(progress).await;
+                self.commit(progress, None).await;
             }
         }
     }
@@ -790,37 +1029,103 @@ impl SinkTaskRun {
         !lock(&self.shared.0).events.is_empty()
     }
 
-    /// Calls `open`/`close` for the rebalances seen since the last call.
+    /// Keeps a record received after a rebalance event for after the event.
+    /// Whether it belongs to the current assignment is decided now: the
+    /// callback updates `assigned` when librdkafka rebalances, so a record of
+    /// a partition assigned at this instant comes from that assignment, even
+    /// if the queued events still revoke (and re-assign) the partition.
+    fn carry(&self, progress: &mut Progress, m: OwnedMessage) {
+        if lock(&self.shared.0)
+            .assigned
+            .contains(&tp(m.topic(), m.partition()))
+        {
+            progress.carry = Some(m);
+        }
+    }
+
+    /// Logs a consumer error; `Some` ends the loop with that result.
+    fn consumer_error(&self, e: &KafkaError, progress: &mut Progress) -> Option<ConnectResult<()>> {
+        match e {
+            // Another consumer joined with this task's group.instance.id: the
+            // task runs elsewhere now (e.g. on the new owner during a Connect
+            // rebalance). This instance stops without committing (it no
+            // longer may) and without failing, so it is not restarted in a
+            // loop against its successor.
+            KafkaError::MessageConsumptionFatal(RDKafkaErrorCode::FencedInstanceId) => {
+                tracing::warn!(task = %self.name(), "another instance of this task joined the group with the same group.instance.id; this one stops");
+                progress.poisoned = true;
+                Some(Ok(()))
+            }
+            KafkaError::MessageConsumptionFatal(code) => {
+                progress.poisoned = true;
+                Some(Err(ConnectError::fatal(format!(
+                    "the consumer of task {} failed fatally: {code}",
+                    self.name()
+                ))))
+            }
+            // A missing input topic was already reported once, by the
+            // consumer context, with its name.
+            _ if e.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                tracing::debug!(task = %self.name(), error = %e, "consumer error");
+                None
+            }
+            _ => {
+                tracing::warn!(task = %self.name(), error = %e, "consumer error");
+                None
+            }
+        }
+    }
+
+    /// Calls `open`/`close` for the rebalances seen since the last call, and
+    /// completes revocations (module comment). One event at a time: after a
+    /// failure the rest stays queued, and `release` completes its
+    /// revocations.
     async fn handle_events(&mut self, progress: &mut Progress) -> ConnectResult<()> {
-        let events = std::mem::take(&mut lock(&self.shared.0).events);
-        for ev in events {
+        loop {
+            let ev = {
+                let mut st = lock(&self.shared.0);
+                if st.events.is_empty() {
+                    return Ok(());
+                }
+                st.events.remove(0)
+            };
             match ev {
                 Rebalanced::Assigned(parts) => {
                     tracing::info!(task = %self.name(), partitions = ?parts, "partitions assigned");
                     self.task.open(&parts).await?;
                 }
-                Rebalanced::Revoked(parts) => {
-                    tracing::info!(task = %self.name(), partitions = ?parts, "partitions revoked");
-                    for p in &parts {
+                Rebalanced::Revoked {
+                    partitions,
+                    lost,
+                    unassign: how,
+                } => {
+                    tracing::info!(task = %self.name(), partitions = ?partitions, lost, "partitions revoked");
+                    // The carried record is not dropped by partition name:
+                    // it may belong to a later assignment of the same
+                    // partition (`carry`, `deliver` check that).
+                    // Java's order: pre_commit, commit, close, then the
+                    // partitions go. Lost ones may have a new owner already.
+                    if !lost {
+                        self.commit(progress, Some(&partitions)).await;
+                    }
+                    for p in &partitions {
                         progress.current.remove(p);
                         progress.last_committed.remove(p);
                     }
-                    if progress
-                        .carry
-                        .as_ref()
-                        .is_some_and(|m| parts.contains(&tp(m.topic(), m.partition())))
-                    {
-                        progress.carry = None;
+                    let closed = self.task.close(&partitions).await;
+                    let consumer = Arc::clone(&self.consumer);
+                    let released = blocking(move || unassign(&*consumer, &partitions, how)).await;
+                    if let Err(e) = released {
+                        tracing::warn!(task = %self.name(), error = %e, "releasing revoked partitions failed");
                     }
-                    self.task.close(&parts).await?;
+                    closed?;
                 }
             }
         }
-        Ok(())
     }
 
     /// Applies seeks and pause/resume requests.
-    fn apply_requests(&mut self, progress: &mut Progress) {
+    async fn apply_requests(&mut self, progress: &mut Progress) {
         let (seeks, pause, resume) = {
             let mut st = lock(&self.shared.0);
             let seeks: Vec<(TopicPartition, i64)> = st
@@ -842,18 +1147,39 @@ impl SinkTaskRun {
             };
             (seeks, pause, resume)
         };
-        for (p, offset) in seeks {
-            match self.consumer.seek(
-                &p.topic,
-                p.partition,
-                Offset::from_raw(offset),
-                Duration::from_secs(10),
-            ) {
+        let seeks = if seeks.is_empty() {
+            Vec::new()
+        } else {
+            // seek waits up to its timeout for the fetcher: a blocking thread.
+            let consumer = Arc::clone(&self.consumer);
+            tokio::task::spawn_blocking(move || {
+                seeks
+                    .into_iter()
+                    .map(|(p, offset)| {
+                        let r = consumer.seek(
+                            &p.topic,
+                            p.partition,
+                            Offset::from_raw(offset),
+                            Duration::from_secs(10),
+                        );
+                        (p, offset, r)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default()
+        };
+        for (p, offset, r) in seeks {
+            match r {
                 Ok(()) => {
                     let mut st = lock(&self.shared.0);
-                    // A newer request for the partition stays pending.
+                    // A newer request for the partition stays pending, and
+                    // so does one of a partition revoked meanwhile.
                     if st.seeks.get(&p) == Some(&offset) {
                         st.seeks.remove(&p);
+                    }
+                    if !st.assigned.contains(&p) {
+                        continue;
                     }
                     drop(st);
                     if offset >= 0 {
@@ -958,13 +1284,25 @@ impl SinkTaskRun {
         Ok(())
     }
 
-    /// `pre_commit`, then commits what it returned (clamped to `current`).
-    /// Failures are logged; the next interval tries again.
-    async fn commit(&mut self, progress: &mut Progress) {
-        if progress.current.is_empty() || progress.poisoned {
+    /// `pre_commit` with the current offsets (of every assigned partition,
+    /// or of `only`: the partitions being revoked), then commits what it
+    /// returned, clamped to `current`. Failures are logged; the next interval
+    /// tries again.
+    async fn commit(&mut self, progress: &mut Progress, only: Option<&[TopicPartition]>) {
+        if progress.poisoned {
             return;
         }
-        let safe = match self.task.pre_commit(&progress.current).await {
+        let offered: HashMap<TopicPartition, i64> = match only {
+            None => progress.current.clone(),
+            Some(parts) => parts
+                .iter()
+                .filter_map(|p| progress.current.get(p).map(|o| (p.clone(), *o)))
+                .collect(),
+        };
+        if offered.is_empty() {
+            return;
+        }
+        let safe = match self.task.pre_commit(&offered).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(task = %self.name(), error = %e, "pre_commit failed; offsets not committed this time");
@@ -973,16 +1311,17 @@ impl SinkTaskRun {
         };
         let mut changed: HashMap<TopicPartition, i64> = HashMap::new();
         {
-            let mut st = lock(&self.shared.0);
+            let st = lock(&self.shared.0);
             for (p, offset) in safe {
-                let Some(cur) = progress.current.get(&p) else {
+                let Some(cur) = offered.get(&p) else {
                     continue;
                 };
-                if !st.assigned.contains(&p) {
+                // Revoked partitions are still librdkafka's until the loop
+                // unassigns them; otherwise only what is still assigned.
+                if only.is_none() && !st.assigned.contains(&p) {
                     continue;
                 }
                 let offset = offset.min(*cur);
-                st.committable.insert(p.clone(), offset);
                 if progress.last_committed.get(&p) != Some(&offset) {
                     changed.insert(p, offset);
                 }
@@ -1001,6 +1340,9 @@ impl SinkTaskRun {
         let consumer = Arc::clone(&self.consumer);
         match tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync)).await {
             Ok(Ok(())) => progress.last_committed.extend(changed),
+            Ok(Err(e)) if only.is_some() => {
+                tracing::warn!(task = %self.name(), error = %e, "committing offsets of revoked partitions failed; the next owner may see some records again")
+            }
             Ok(Err(e)) => {
                 tracing::warn!(task = %self.name(), error = %e, "offset commit failed; it will be retried at the next interval")
             }
@@ -1992,14 +2334,56 @@ mod tests {
         CancellationToken,
         watch::Sender<TargetState>,
     ) {
+        test_run_in(
+            task,
+            input,
+            listener,
+            &unique("sink-test-group"),
+            Duration::from_millis(200),
+        )
+    }
+
+    /// `test_run` in a given group, with a given offset flush interval.
+    fn test_run_in(
+        task: Box<dyn SinkTask>,
+        input: &str,
+        listener: Arc<NoListener>,
+        group: &str,
+        flush_interval: Duration,
+    ) -> (
+        SinkTaskRun,
+        Arc<KafkaSinkRuntime>,
+        CancellationToken,
+        watch::Sender<TargetState>,
+    ) {
+        test_run_with(task, input, listener, group, flush_interval, &[])
+    }
+
+    /// `test_run_in` with more consumer settings.
+    fn test_run_with(
+        task: Box<dyn SinkTask>,
+        input: &str,
+        listener: Arc<NoListener>,
+        group: &str,
+        flush_interval: Duration,
+        extra: &[(&str, &str)],
+    ) -> (
+        SinkTaskRun,
+        Arc<KafkaSinkRuntime>,
+        CancellationToken,
+        watch::Sender<TargetState>,
+    ) {
         let mut admin = BTreeMap::new();
         admin.insert("bootstrap.servers".to_string(), bootstrap());
         let mut consumer_cfg = admin.clone();
-        consumer_cfg.insert("group.id".into(), unique("sink-test-group"));
+        consumer_cfg.insert("group.id".into(), group.to_string());
+        for (k, v) in extra {
+            consumer_cfg.insert(k.to_string(), v.to_string());
+        }
         consumer_cfg.insert("enable.auto.commit".into(), "false".into());
         consumer_cfg.insert("auto.offset.reset".into(), "earliest".into());
         consumer_cfg.insert("isolation.level".into(), "read_committed".into());
-        let (consumer, shared) = create_consumer(&consumer_cfg, "sink-test").unwrap();
+        let (consumer, shared) = create_consumer(&consumer_cfg, "sink-test", 0).unwrap();
         let runtime = Arc::new(KafkaSinkRuntime::new(
             Arc::clone(&consumer),
             Arc::clone(&shared),
@@ -2045,7 +2429,7 @@ mod tests {
                 dlq: None,
                 listener,
             },
-            flush_interval: Duration::from_millis(200),
+            flush_interval,
             target,
             cancel: cancel.clone(),
         };
@@ -2309,7 +2693,7 @@ mod tests {
         // The reader must read committed data even when the task consumer
         // reads uncommitted (the worker's default, as in Java).
         consumer_cfg.insert("isolation.level".into(), "read_uncommitted".into());
-        let (consumer, shared) = create_consumer(&consumer_cfg, "sink-read").unwrap();
+        let (consumer, shared) = create_consumer(&consumer_cfg, "sink-read", 0).unwrap();
         KafkaSinkRuntime::new(
             consumer,
             shared,
@@ -2488,5 +2872,262 @@ mod tests {
             e.to_string().contains(&format!("{topic}-3")) && e.to_string().contains("1 partitions"),
             "{e}"
         );
+    }
+
+    /// One record as a test task saw it: (task, partition, offset).
+    type Seen = (u32, i32, i64);
+
+    /// Test-only sink that writes only at `pre_commit` time, as a sink
+    /// buffering into files or batches would: `put` buffers, `pre_commit`
+    /// "flushes" the buffer of the offered partitions to `flushed` and
+    /// returns the offsets after what it flushed, `close` drops the buffer
+    /// of the closed partitions (their records come again to the next owner).
+    struct FlushAtPreCommit {
+        id: u32,
+        buffer: Vec<Seen>,
+        put: Arc<Mutex<Vec<Seen>>>,
+        flushed: Arc<Mutex<Vec<Seen>>>,
+    }
+
+    #[async_trait]
+    impl SinkTask for FlushAtPreCommit {
+        async fn start(&mut self, _ctx: SinkTaskContext, _props: Props) -> ConnectResult<()> {
+            Ok(())
+        }
+        async fn put(&mut self, records: Vec<SinkRecord>) -> ConnectResult<()> {
+            for r in records {
+                let seen = (
+                    self.id,
+                    r.record.kafka_partition.unwrap_or(-1),
+                    r.kafka_offset,
+                );
+                lock(&self.put).push(seen);
+                self.buffer.push(seen);
+            }
+            Ok(())
+        }
+        async fn pre_commit(
+            &mut self,
+            current: &HashMap<TopicPartition, i64>,
+        ) -> ConnectResult<HashMap<TopicPartition, i64>> {
+            let mut safe = HashMap::new();
+            let (flush, keep): (Vec<Seen>, Vec<Seen>) = self
+                .buffer
+                .drain(..)
+                .partition(|(_, p, _)| current.keys().any(|tp| tp.partition == *p));
+            self.buffer = keep;
+            for (task, p, o) in flush {
+                lock(&self.flushed).push((task, p, o));
+                let next = safe
+                    .entry(TopicPartition {
+                        topic: current
+                            .keys()
+                            .next()
+                            .map(|t| t.topic.clone())
+                            .unwrap_or_default(),
+                        partition: p,
+                    })
+                    .or_insert(o + 1);
+                *next = (*next).max(o + 1);
+            }
+            Ok(safe)
+        }
+        async fn close(&mut self, partitions: &[TopicPartition]) -> ConnectResult<()> {
+            self.buffer
+                .retain(|(_, p, _)| !partitions.iter().any(|tp| tp.partition == *p));
+            Ok(())
+        }
+        async fn stop(&mut self) -> ConnectResult<()> {
+            Ok(())
+        }
+    }
+
+    fn produce_to(topic: &str, partition: i32, values: std::ops::Range<usize>) {
+        use rdkafka::producer::{BaseProducer, BaseRecord};
+        let p: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .create()
+            .unwrap();
+        for i in values {
+            let v = format!("p{partition}-{i}");
+            p.send(
+                BaseRecord::<(), str>::to(topic)
+                    .partition(partition)
+                    .payload(v.as_str()),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+        }
+        p.flush(Duration::from_secs(30)).unwrap();
+    }
+
+    /// Java's `WorkerSinkTask` calls `preCommit` and commits what it returns
+    /// before revoked partitions go: the next owner starts exactly after what
+    /// the first task flushed, so no record is put twice and none is lost,
+    /// although no periodic commit ever ran.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_revocation_commits_what_pre_commit_flushed_and_the_next_owner_continues_there() {
+        const PARTITIONS: i32 = 4;
+        const FIRST: usize = 50;
+        const SECOND: usize = 30;
+        let input = topic_with_partitions("revoke-in", PARTITIONS).await;
+        let topic = input.clone();
+        tokio::task::spawn_blocking(move || {
+            for p in 0..PARTITIONS {
+                produce_to(&topic, p, 0..FIRST);
+            }
+        })
+        .await
+        .unwrap();
+        let group = unique("revoke-group");
+        let put = Arc::new(Mutex::new(Vec::new()));
+        let flushed = Arc::new(Mutex::new(Vec::new()));
+        // No periodic commit during the test: only revocations and the final
+        // stops commit.
+        let never = Duration::from_secs(3600);
+        let task = |id| {
+            Box::new(FlushAtPreCommit {
+                id,
+                buffer: Vec::new(),
+                put: Arc::clone(&put),
+                flushed: Arc::clone(&flushed),
+            })
+        };
+        let listener = Arc::new(NoListener(Mutex::new(Vec::new())));
+        let (run_a, _, cancel_a, _target_a) =
+            test_run_in(task(0), &input, Arc::clone(&listener), &group, never);
+        let a = tokio::spawn(run_a.run());
+        let total_first = PARTITIONS as usize * FIRST;
+        wait_for("task 0 to get every record", || {
+            lock(&put).len() >= total_first
+        })
+        .await;
+        assert!(
+            lock(&flushed).is_empty(),
+            "nothing is flushed before a pre_commit"
+        );
+
+        // A second member: the group moves some partitions to it.
+        let (run_b, _, cancel_b, _target_b) =
+            test_run_in(task(1), &input, Arc::clone(&listener), &group, never);
+        let b = tokio::spawn(run_b.run());
+        wait_for("the revocation to flush task 0's records", || {
+            !lock(&flushed).is_empty()
+        })
+        .await;
+        let topic = input.clone();
+        tokio::task::spawn_blocking(move || {
+            for p in 0..PARTITIONS {
+                produce_to(&topic, p, FIRST..FIRST + SECOND);
+            }
+        })
+        .await
+        .unwrap();
+        let total = PARTITIONS as usize * (FIRST + SECOND);
+        wait_for("both tasks to get the new records", || {
+            let seen: std::collections::BTreeSet<(i32, i64)> =
+                lock(&put).iter().map(|(_, p, o)| (*p, *o)).collect();
+            seen.len() >= total
+        })
+        .await;
+        // Let a duplicate, if any, arrive.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        cancel_b.cancel();
+        cancel_a.cancel();
+        a.await.unwrap().unwrap();
+        b.await.unwrap().unwrap();
+        assert!(lock(&listener.0).is_empty(), "{:?}", lock(&listener.0));
+
+        let put = lock(&put).clone();
+        let flushed = lock(&flushed).clone();
+        let by_task = |t: u32| put.iter().filter(|(id, _, _)| *id == t).count();
+        assert!(
+            by_task(0) > 0 && by_task(1) > 0,
+            "the rebalance gave task 1 partitions (task 0: {}, task 1: {})",
+            by_task(0),
+            by_task(1)
+        );
+        for (name, seen) in [("put", &put), ("flushed", &flushed)] {
+            for p in 0..PARTITIONS {
+                let offsets: Vec<i64> = seen
+                    .iter()
+                    .filter(|(_, q, _)| *q == p)
+                    .map(|(_, _, o)| *o)
+                    .collect();
+                let expected: Vec<i64> = (0..(FIRST + SECOND) as i64).collect();
+                assert_eq!(
+                    offsets, expected,
+                    "{name} of partition {p}: every record once, in order ({seen:?})"
+                );
+            }
+        }
+    }
+
+    /// Static membership: when a second instance of a task joins with the
+    /// same `group.instance.id` (two workers briefly running the task during
+    /// a Connect rebalance), the first is fenced and stops cleanly (no
+    /// failure, so no restart loop), and the second consumes on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fenced_static_member_stops_cleanly_and_its_successor_consumes() {
+        let input = topic_with_partitions("fence-in", 1).await;
+        let topic = input.clone();
+        tokio::task::spawn_blocking(move || produce_to(&topic, 0, 0..10))
+            .await
+            .unwrap();
+        let group = unique("fence-group");
+        let prefix = unique("instance");
+        let put = Arc::new(Mutex::new(Vec::new()));
+        let flushed = Arc::new(Mutex::new(Vec::new()));
+        let task = |id| {
+            Box::new(FlushAtPreCommit {
+                id,
+                buffer: Vec::new(),
+                put: Arc::clone(&put),
+                flushed: Arc::clone(&flushed),
+            })
+        };
+        let static_id = [("group.instance.id", prefix.as_str())];
+        let first_listener = Arc::new(NoListener(Mutex::new(Vec::new())));
+        let (run_a, _, _cancel_a, _target_a) = test_run_with(
+            task(0),
+            &input,
+            Arc::clone(&first_listener),
+            &group,
+            Duration::from_millis(200),
+            &static_id,
+        );
+        let a = tokio::spawn(run_a.run());
+        wait_for("the first instance to consume", || lock(&put).len() >= 10).await;
+        let second_listener = Arc::new(NoListener(Mutex::new(Vec::new())));
+        let (run_b, _, cancel_b, _target_b) = test_run_with(
+            task(1),
+            &input,
+            Arc::clone(&second_listener),
+            &group,
+            Duration::from_millis(200),
+            &static_id,
+        );
+        let b = tokio::spawn(run_b.run());
+        // The first instance ends by itself, without a failure.
+        let ended = tokio::time::timeout(Duration::from_secs(60), a)
+            .await
+            .expect("the fenced instance stops");
+        assert!(ended.unwrap().is_ok(), "a fenced instance does not fail");
+        assert!(
+            lock(&first_listener.0).is_empty(),
+            "{:?}",
+            lock(&first_listener.0)
+        );
+        let topic = input.clone();
+        tokio::task::spawn_blocking(move || produce_to(&topic, 0, 10..15))
+            .await
+            .unwrap();
+        wait_for("the successor to consume the new records", || {
+            lock(&put).iter().any(|(id, _, o)| *id == 1 && *o == 14)
+        })
+        .await;
+        cancel_b.cancel();
+        b.await.unwrap().unwrap();
+        assert!(lock(&second_listener.0).is_empty());
     }
 }
