@@ -449,9 +449,7 @@ impl Worker {
 
     fn producer(&self, id: &TaskId, connector: &Props) -> ConnectResult<FutureProducer> {
         let mut cfg = rdkafka::ClientConfig::new();
-        cfg.set("acks", "all")
-            .set("enable.idempotence", "true")
-            .set("partitioner", "murmur2_random");
+        cfg.set("acks", "all").set("partitioner", "murmur2_random");
         for (k, v) in &self.settings.producer {
             cfg.set(k, v);
         }
