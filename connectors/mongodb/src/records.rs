@@ -118,7 +118,12 @@ pub fn snapshot_record(
     let id = d.get("_id").cloned().unwrap_or(Bson::Null);
     if let Some(ch) = &cfg.changelog {
         let topic = cfg.topic(db, Some(coll));
-        let key = doc! {"_id": id};
+        // The key the upsert output gives the same copy.
+        let key = if cfg.document_key_as_key {
+            doc! {"_id": id}
+        } else {
+            doc! {"_id": {"_id": id, "copyingData": true}}
+        };
         let (key_schema, key) = encoded(cfg, &key, true, (&topic, db, coll));
         let value = ch
             .snapshot(&topic, db, coll, bsonx::doc_json(&d, cfg.formatter))
