@@ -123,8 +123,12 @@ pub fn config_def() -> ConfigDef {
         // --- output
         s("output.format.key", "json", High, "Key format: json (a JSON string), bson (the raw BSON bytes) or schema (a Connect struct for a schema'd converter such as AvroConverter: {_id: <mapped _id>} inferred per collection, or output.schema.key). See docs/avro.md.")
             .validator(Validator::one_of(&["json", "bson", "schema"])),
-        s("output.format.value", "json", High, "Value format: json (a JSON string), bson (the raw BSON bytes) or schema (a Connect struct: the official change-event layout, or the document with publish.full.document.only; shaped by output.schema.infer.value or output.schema.value). See docs/avro.md.")
-            .validator(Validator::one_of(&["json", "bson", "schema"])),
+        s("output.format.value", "json", High, "Value format: json (a JSON string), bson (the raw BSON bytes), schema (a Connect struct: the official change-event layout, or the document with publish.full.document.only; shaped by output.schema.infer.value or output.schema.value; see docs/avro.md) or changelog (the Debezium envelope {before, after, source, op, ts_ms, ...} as a JSON string, built from pre- and post-images exactly as the changelog normalizer writes it; needs change.stream.full.document.before.change=whenAvailable|required and change.stream.full.document=updateLookup|whenAvailable|required; see docs/mongodb-source.md).")
+            .validator(Validator::one_of(&["json", "bson", "schema", "changelog"])),
+        b("output.changelog.json.schemas.enable", false, Medium, "With output.format.value=changelog: write {\"schema\": ..., \"payload\": ...} as Connect's JsonConverter with schemas does (the normalizer's output.json.schemas.enable=true); false: schemaless Debezium JSON with documents nested as objects."),
+        s("output.changelog.document.encoding", "auto", Low, "With output.format.value=changelog: auto (documents nested as JSON objects) or string (documents as JSON text, the io.debezium.data.Json shape); the normalizer's output.document.encoding.")
+            .validator(Validator::one_of(&["auto", "string"])),
+        b("output.changelog.tombstones.on.delete", false, Low, "With output.format.value=changelog: also publish a tombstone (null value) after each delete envelope (the normalizer's output.tombstones.on.delete)."),
         s("output.json.formatter", FORMATTER_DEFAULT, Medium, "How BSON becomes JSON: ...DefaultJson (legacy strict extended JSON), ...ExtendedJson (canonical extended JSON v2) or ...SimplifiedJson (relaxed, with ObjectId, dates, decimals and binaries as plain strings).")
             .validator(Validator::one_of(&[FORMATTER_DEFAULT, FORMATTER_EXTENDED, FORMATTER_SIMPLIFIED])),
         opt("output.schema.key", ConfigType::String, Low, "Avro schema (JSON text) of the key for output.format.key=schema; fields are taken from the document key by name. Unset: the key schema {_id} is inferred per collection."),
@@ -141,9 +145,10 @@ pub fn config_def() -> ConfigDef {
         i("poll.max.batch.size", 1000, 1.0, Medium, "Most records returned by one poll."),
         l("poll.await.time.ms", 5000, 1.0, Low, "How long a change-stream getMore waits for new events before returning empty."),
         // --- errors (official mongo.* variants; the plain errors.* keys belong to the worker)
-        opt("mongo.errors.tolerance", ConfigType::String, Low, "none or all: with all, a document that cannot be converted is logged and skipped (change events are never skipped)."),
-        opt("mongo.errors.log.enable", ConfigType::Boolean, Low, "Log documents that could not be converted."),
-        opt("mongo.errors.deadletterqueue.topic.name", ConfigType::String, Low, "Dead letter queue topic for documents that cannot be converted (needs the worker's DLQ support)."),
+        opt("mongo.errors.tolerance", ConfigType::String, Low, "Overrides errors.tolerance for this connector's own conversions. none (default): a change event or document the configured output cannot represent fails the task, naming the namespace, the document _id and the cause, and the offset stays before the event; all: it is logged (always a one-line warning; the whole event with errors.log.enable), written to errors.deadletterqueue.topic.name when set, counted (progress: errors_skipped, errors_dlq) and the offset moves past it."),
+        opt("mongo.errors.log.enable", ConfigType::Boolean, Low, "Overrides errors.log.enable: log each conversion error with the whole event as extended JSON."),
+        opt("mongo.errors.deadletterqueue.topic.name", ConfigType::String, Low, "Overrides errors.deadletterqueue.topic.name: with errors.tolerance=all, the topic that receives each event that could not be converted (key: the record key document, value: the change event or copied document, both as relaxed extended JSON strings), with the event's source offset."),
+        opt("mongo.errors.deadletterqueue.context.headers.enable", ConfigType::Boolean, Low, "Overrides errors.deadletterqueue.context.headers.enable: add __connect.errors.* headers (intended topic, connector name, task id, stage, exception class and message) to dead letter queue records."),
         // --- resume
         l("heartbeat.interval.ms", 0, 0.0, Medium, "When > 0: while no change has been published for this long, publish the stream's postBatchResumeToken to heartbeat.topic.name so that the stored offset keeps up with an idle stream (and never falls out of the oplog)."),
         s("heartbeat.topic.name", "__mongodb_heartbeats", Low, "Topic of heartbeat records (key: the resume token JSON, value: null). Snapshot chunk-completion markers go here too."),
@@ -334,6 +339,123 @@ impl Selection {
     }
 }
 
+/// What happens to a change event the output cannot represent
+/// (`[mongo.]errors.*`, the official source connector's keys).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ErrorPolicy {
+    /// `errors.tolerance=all`.
+    pub tolerate: bool,
+    /// `errors.log.enable`: log the whole event.
+    pub log: bool,
+    pub dlq_topic: Option<String>,
+    pub dlq_context_headers: bool,
+}
+
+impl ErrorPolicy {
+    /// `mongo.errors.X` when set, else `errors.X` (the official precedence).
+    ///
+    /// # Errors
+    /// A tolerance other than `none` / `all`, or a flag that is not a boolean.
+    pub fn parse(props: &Props) -> Result<Self, MongoError> {
+        let get = |k: &str| -> Option<(String, String)> {
+            let over = format!("mongo.{k}");
+            props
+                .get(&over)
+                .map(|v| (over, v.trim().to_string()))
+                .or_else(|| props.get(k).map(|v| (k.to_string(), v.trim().to_string())))
+                .filter(|(_, v)| !v.is_empty())
+        };
+        let flag = |k: &str| -> Result<bool, MongoError> {
+            match get(k) {
+                None => Ok(false),
+                Some((key, v)) => v
+                    .to_ascii_lowercase()
+                    .parse()
+                    .map_err(|_| MongoError::Config {
+                        key,
+                        message: format!("`{v}` is not true or false"),
+                    }),
+            }
+        };
+        let tolerate = match get("errors.tolerance") {
+            None => false,
+            Some((key, v)) => match v.to_ascii_lowercase().as_str() {
+                "none" => false,
+                "all" => true,
+                _ => {
+                    return Err(MongoError::Config {
+                        key,
+                        message: format!("`{v}` is not none or all"),
+                    })
+                }
+            },
+        };
+        Ok(ErrorPolicy {
+            tolerate,
+            log: flag("errors.log.enable")?,
+            dlq_topic: get("errors.deadletterqueue.topic.name").map(|(_, v)| v),
+            dlq_context_headers: flag("errors.deadletterqueue.context.headers.enable")?,
+        })
+    }
+}
+
+/// The changelog output's settings, checked against the change stream
+/// options it needs.
+fn changelog_output(
+    props: &Props,
+    parsed: &connect_api::config::ParsedConfig,
+    full_document_only: bool,
+    full_document: Option<&str>,
+    before_change: Option<&str>,
+) -> Result<crate::changelog::ChangelogOutput, MongoError> {
+    const PRE: &str = "change.stream.full.document.before.change";
+    const POST: &str = "change.stream.full.document";
+    if full_document_only {
+        return Err(MongoError::Config {
+            key: "output.format.value".into(),
+            message: "changelog writes whole envelopes; it cannot be combined with publish.full.document.only=true".into(),
+        });
+    }
+    let pre_ok = matches!(before_change, Some("whenAvailable" | "required"));
+    let post_ok = matches!(
+        full_document,
+        Some("updateLookup" | "whenAvailable" | "required")
+    );
+    if !pre_ok || !post_ok {
+        return Err(MongoError::Config {
+            key: if pre_ok { POST } else { PRE }.into(),
+            message: format!(
+                "output.format.value=changelog builds `before` from pre-images and `after` from post-images: \
+                 it needs {PRE}=whenAvailable or required (now `{}`) and {POST}=updateLookup, whenAvailable \
+                 or required (now `{}`)",
+                before_change.unwrap_or(""),
+                full_document.unwrap_or("")
+            ),
+        });
+    }
+    let document = match parsed
+        .string("output.changelog.document.encoding")
+        .unwrap_or("auto")
+    {
+        "string" => connect_changelog::DocumentEncoding::String,
+        _ => connect_changelog::DocumentEncoding::Auto,
+    };
+    crate::changelog::ChangelogOutput::new(
+        props.get("name").map_or("", String::as_str),
+        parsed
+            .bool("output.changelog.json.schemas.enable")
+            .unwrap_or(false),
+        document,
+        parsed
+            .bool("output.changelog.tombstones.on.delete")
+            .unwrap_or(false),
+    )
+    .map_err(|e| MongoError::Config {
+        key: "output.format.value".into(),
+        message: format!("building the changelog encoder: {e}"),
+    })
+}
+
 /// Typed settings.
 #[derive(Debug, Clone)]
 pub struct MongoConfig {
@@ -362,6 +484,10 @@ pub struct MongoConfig {
     pub formatter: Formatter,
     /// Schema'd key/value production when either format is `schema`.
     pub schema_output: Option<std::sync::Arc<crate::schema::SchemaOutput>>,
+    /// `output.format.value=changelog`: the envelope builder.
+    pub changelog: Option<std::sync::Arc<crate::changelog::ChangelogOutput>>,
+    /// `errors.tolerance` and the dead letter queue, for conversions.
+    pub errors: ErrorPolicy,
     pub topic_prefix: String,
     pub topic_suffix: String,
     pub topic_separator: String,
@@ -590,6 +716,18 @@ impl MongoConfig {
         }
         let full_document_before_change = Some(st("change.stream.full.document.before.change"))
             .filter(|v| !v.is_empty() && v != "default" && v != "off");
+        let changelog = if st("output.format.value") == "changelog" {
+            Some(std::sync::Arc::new(changelog_output(
+                props,
+                &parsed,
+                full_document_only,
+                full_document.as_deref(),
+                full_document_before_change.as_deref(),
+            )?))
+        } else {
+            None
+        };
+        let errors = ErrorPolicy::parse(props)?;
         let parallelism = parsed
             .int("snapshot.parallelism")
             .or_else(|| {
@@ -666,6 +804,8 @@ impl MongoConfig {
                 formatter,
             )?
             .map(std::sync::Arc::new),
+            changelog,
+            errors,
             topic_prefix: st("topic.prefix"),
             topic_suffix: st("topic.suffix"),
             topic_separator: st("topic.separator"),
@@ -797,5 +937,80 @@ mod tests {
         ]))
         .expect_err("invalid schema");
         assert!(e.to_string().contains("output.schema.value"), "{e}");
+    }
+
+    #[test]
+    fn changelog_output_needs_both_images() {
+        let parse = |kv: &[(&str, &str)]| {
+            let p: Props = kv
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            MongoConfig::parse(&p)
+        };
+        for kv in [
+            vec![("output.format.value", "changelog")],
+            vec![
+                ("output.format.value", "changelog"),
+                ("change.stream.full.document", "updateLookup"),
+            ],
+            vec![
+                ("output.format.value", "changelog"),
+                ("change.stream.full.document.before.change", "required"),
+            ],
+        ] {
+            let e = parse(&kv).unwrap_err().to_string();
+            assert!(
+                e.contains("change.stream.full.document.before.change=whenAvailable")
+                    && e.contains("change.stream.full.document=updateLookup"),
+                "{e}"
+            );
+        }
+        let e = parse(&[
+            ("output.format.value", "changelog"),
+            ("change.stream.full.document", "updateLookup"),
+            ("change.stream.full.document.before.change", "required"),
+            ("publish.full.document.only", "true"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("publish.full.document.only"), "{e}");
+        let ok = parse(&[
+            ("output.format.value", "changelog"),
+            ("change.stream.full.document", "whenAvailable"),
+            ("change.stream.full.document.before.change", "whenAvailable"),
+        ])
+        .unwrap();
+        assert!(ok.changelog.is_some());
+        assert_eq!(ok.value_format, Format::Json);
+    }
+
+    #[test]
+    fn error_policy_prefers_the_mongo_prefixed_keys() {
+        let p = |kv: &[(&str, &str)]| -> Props {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(ErrorPolicy::parse(&p(&[])).unwrap(), ErrorPolicy::default());
+        let e = ErrorPolicy::parse(&p(&[
+            ("errors.tolerance", "none"),
+            ("mongo.errors.tolerance", "all"),
+            ("errors.deadletterqueue.topic.name", "dlq"),
+            ("errors.deadletterqueue.context.headers.enable", "true"),
+            ("errors.log.enable", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            e,
+            ErrorPolicy {
+                tolerate: true,
+                log: true,
+                dlq_topic: Some("dlq".into()),
+                dlq_context_headers: true
+            }
+        );
+        let bad = ErrorPolicy::parse(&p(&[("mongo.errors.tolerance", "some")])).unwrap_err();
+        assert!(bad.to_string().contains("mongo.errors.tolerance"), "{bad}");
     }
 }

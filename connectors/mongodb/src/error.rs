@@ -21,6 +21,39 @@ pub enum MongoError {
     Fatal(String),
 }
 
+/// A change event or document that the configured output cannot represent
+/// (governed by `errors.tolerance`).
+#[derive(Debug, Error, Clone)]
+#[error("converting the {op} event of {ns} (document _id {id}) failed: {cause}")]
+pub struct ConversionError {
+    /// `db.coll`.
+    pub ns: String,
+    /// The document `_id` as relaxed extended JSON.
+    pub id: String,
+    pub op: String,
+    pub cause: String,
+}
+
+impl ConversionError {
+    pub fn of_event(ev: &mongodb::bson::Document, cause: String) -> Self {
+        let ns = ev.get_document("ns").ok();
+        let db = ns.and_then(|n| n.get_str("db").ok()).unwrap_or_default();
+        let coll = ns.and_then(|n| n.get_str("coll").ok()).unwrap_or_default();
+        ConversionError {
+            ns: format!("{db}.{coll}"),
+            id: crate::changelog::id_json(ev),
+            op: ev.get_str("operationType").unwrap_or_default().to_string(),
+            cause,
+        }
+    }
+}
+
+impl From<ConversionError> for MongoError {
+    fn from(e: ConversionError) -> Self {
+        MongoError::Fatal(e.to_string())
+    }
+}
+
 impl MongoError {
     pub fn mongo(action: impl Into<String>, source: mongodb::error::Error) -> Self {
         MongoError::Mongo {

@@ -26,6 +26,7 @@
 //! `com.mongodb.kafka.connect.MongoSourceConnector` is an alias of ours.
 
 pub mod bsonx;
+pub mod changelog;
 pub mod config;
 pub mod connector;
 pub mod error;

@@ -2,7 +2,7 @@
 //! worker process and read by `GET /connectors/{name}/progress` through the
 //! plugin's `progress` hook, and logged after every chunk.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
@@ -20,6 +20,35 @@ struct TaskProgress {
 }
 
 type Registry = Mutex<HashMap<String, HashMap<u32, TaskProgress>>>;
+/// Event counters per connector (`errors_skipped`, ...), kept across task
+/// restarts in this process.
+type Counters = Mutex<HashMap<String, BTreeMap<&'static str, u64>>>;
+
+fn counters() -> &'static Counters {
+    static C: OnceLock<Counters> = OnceLock::new();
+    C.get_or_init(Default::default)
+}
+
+/// Adds one to a connector's counter `name` (shown by the progress endpoint).
+pub fn incr(connector: &str, name: &'static str) {
+    let mut g = counters()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *g.entry(connector.to_string())
+        .or_default()
+        .entry(name)
+        .or_default() += 1;
+}
+
+/// A connector's counters.
+pub fn counts(connector: &str) -> BTreeMap<&'static str, u64> {
+    counters()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(connector)
+        .cloned()
+        .unwrap_or_default()
+}
 
 fn registry() -> &'static Registry {
     static R: OnceLock<Registry> = OnceLock::new();
@@ -86,8 +115,23 @@ pub fn remove(connector: &str, task: u32) {
     });
 }
 
-/// Aggregated progress of a connector's tasks in this process.
+/// Aggregated progress of a connector's tasks in this process, with its
+/// event counters.
 pub fn get(connector: &str) -> Option<Json> {
+    let counts = counts(connector);
+    let mut out = tasks_progress(connector);
+    if out.is_none() && !counts.is_empty() {
+        out = Some(json!({}));
+    }
+    if let Some(Json::Object(o)) = out.as_mut() {
+        for (k, v) in counts {
+            o.insert(k.to_string(), json!(v));
+        }
+    }
+    out
+}
+
+fn tasks_progress(connector: &str) -> Option<Json> {
     let r = registry()
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);

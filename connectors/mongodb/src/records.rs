@@ -12,8 +12,9 @@ use connect_api::record::{ConnectRecord, OffsetMap, SourceRecord};
 use mongodb::bson::{doc, Bson, Document, RawDocument, RawDocumentBuf};
 
 use crate::bsonx;
+use crate::changelog::Change;
 use crate::config::{Format, Formatter, MongoConfig};
-use crate::error::MongoError;
+use crate::error::{ConversionError, MongoError};
 
 fn encode(cfg: &MongoConfig, d: &Document, format: Format) -> Value {
     match format {
@@ -103,6 +104,9 @@ fn json_snapshot_record(
 }
 
 /// A copied document.
+///
+/// # Errors
+/// With `output.format.value=changelog`, the envelope could not be built.
 pub fn snapshot_record(
     cfg: &MongoConfig,
     db: &str,
@@ -110,14 +114,46 @@ pub fn snapshot_record(
     d: Document,
     partition: &OffsetMap,
     offset: OffsetMap,
-) -> SourceRecord {
+) -> Result<SourceRecord, MongoError> {
     let id = d.get("_id").cloned().unwrap_or(Bson::Null);
+    if let Some(ch) = &cfg.changelog {
+        let topic = cfg.topic(db, Some(coll));
+        // The key the upsert output gives the same copy.
+        let key = if cfg.document_key_as_key {
+            doc! {"_id": id}
+        } else {
+            doc! {"_id": {"_id": id, "copyingData": true}}
+        };
+        let (key_schema, key) = encoded(cfg, &key, true, (&topic, db, coll));
+        let value = ch
+            .snapshot(&topic, db, coll, bsonx::doc_json(&d, cfg.formatter))
+            .map_err(|e| {
+                MongoError::Fatal(format!(
+                    "building the changelog envelope of a document copied from {db}.{coll}: {e}"
+                ))
+            })?;
+        return Ok(SourceRecord {
+            source_partition: partition.clone(),
+            source_offset: offset,
+            record: ConnectRecord {
+                topic,
+                key_schema: Some(key_schema),
+                key,
+                value_schema: Some(schema(Format::Json)),
+                value: Value::String(value),
+                headers: headers(db, coll, "read", "snapshot", None),
+                ..Default::default()
+            },
+        });
+    }
     if cfg.formatter != Formatter::Extended
         && cfg.key_format == Format::Json
         && cfg.value_format == Format::Json
     {
         let (key, value) = snapshot_json(cfg, db, coll, &d, &id);
-        return json_snapshot_record(cfg, db, coll, partition, offset, key, value);
+        return Ok(json_snapshot_record(
+            cfg, db, coll, partition, offset, key, value,
+        ));
     }
     let key = if cfg.document_key_as_key {
         doc! {"_id": id.clone()}
@@ -138,7 +174,7 @@ pub fn snapshot_record(
     let topic = cfg.topic(db, Some(coll));
     let (key_schema, key) = encoded(cfg, &key, true, (&topic, db, coll));
     let (value_schema, value) = encoded(cfg, &value, false, (&topic, db, coll));
-    SourceRecord {
+    Ok(SourceRecord {
         source_partition: partition.clone(),
         source_offset: offset,
         record: ConnectRecord {
@@ -150,7 +186,7 @@ pub fn snapshot_record(
             headers: headers(db, coll, "read", "snapshot", None),
             ..Default::default()
         },
-    }
+    })
 }
 
 /// Key and value of a copied document as JSON text, written directly (the
@@ -251,6 +287,7 @@ pub fn snapshot_record_raw(
     if cfg.formatter != Formatter::Extended
         && cfg.key_format == Format::Json
         && cfg.value_format == Format::Json
+        && cfg.changelog.is_none()
     {
         let (key, value) = snapshot_json_raw(cfg, db, coll, &d).map_err(bad)?;
         return Ok(json_snapshot_record(
@@ -258,7 +295,7 @@ pub fn snapshot_record_raw(
         ));
     }
     let doc = d.to_document().map_err(bad)?;
-    Ok(snapshot_record(cfg, db, coll, doc, partition, offset))
+    snapshot_record(cfg, db, coll, doc, partition, offset)
 }
 
 /// A change event, or `None` when the configuration publishes nothing for it
@@ -320,6 +357,119 @@ pub fn event_record(
             ..Default::default()
         },
     })
+}
+
+/// The records of a change event: none, one, or (a changelog delete with
+/// tombstones) two.
+///
+/// # Errors
+/// The configured output cannot represent the event (see
+/// [`crate::changelog`]); what happens then is `errors.tolerance`'s call.
+pub fn event_records(
+    cfg: &MongoConfig,
+    ev: &Document,
+    partition: &OffsetMap,
+    offset: OffsetMap,
+) -> Result<Vec<SourceRecord>, ConversionError> {
+    let Some(ch) = &cfg.changelog else {
+        return Ok(event_record(cfg, ev, partition, offset)
+            .into_iter()
+            .collect());
+    };
+    let ns = ev.get_document("ns").ok();
+    let db = ns.and_then(|n| n.get_str("db").ok()).unwrap_or_default();
+    let coll = ns.and_then(|n| n.get_str("coll").ok());
+    let topic = cfg.topic(db, coll);
+    let (value, tombstone) =
+        match ch.event(&topic, ev, cfg.formatter, cfg.full_document.as_deref())? {
+            Change::Envelope { value, tombstone } => (value, tombstone),
+            Change::Nothing => return Ok(Vec::new()),
+        };
+    let op = ev.get_str("operationType").unwrap_or_default();
+    let coll = coll.unwrap_or_default();
+    let key = event_key(cfg, ev);
+    let (key_schema, key) = encoded(cfg, &key, true, (&topic, db, coll));
+    let cluster_time = ev.get_timestamp("clusterTime").ok().map(bsonx::ts_header);
+    let record = |value_schema, value| SourceRecord {
+        source_partition: partition.clone(),
+        source_offset: offset.clone(),
+        record: ConnectRecord {
+            topic: topic.clone(),
+            key_schema: Some(key_schema.clone()),
+            key: key.clone(),
+            value_schema,
+            value,
+            timestamp: ev
+                .get_datetime("wallTime")
+                .ok()
+                .map(|d| d.timestamp_millis()),
+            headers: headers(db, coll, op, "stream", cluster_time.clone()),
+            ..Default::default()
+        },
+    };
+    let mut out = vec![record(Some(schema(Format::Json)), Value::String(value))];
+    if tombstone {
+        out.push(record(None, Value::Null));
+    }
+    Ok(out)
+}
+
+fn event_key(cfg: &MongoConfig, ev: &Document) -> Document {
+    match ev.get_document("documentKey") {
+        Ok(k) if cfg.document_key_as_key => k.clone(),
+        _ => doc! {"_id": ev.get_document("_id").cloned().unwrap_or_default()},
+    }
+}
+
+/// The dead letter queue record of an event that could not be converted,
+/// as the official source connector writes it: key and value are the key
+/// document and the change event as relaxed extended JSON strings, with the
+/// event's offset (so the stored position moves past it). With
+/// `context_headers`, `__connect.errors.*` headers say where it was going
+/// and why it failed.
+pub fn dlq_record(
+    cfg: &MongoConfig,
+    task_id: u32,
+    dlq_topic: &str,
+    ev: &Document,
+    err: &ConversionError,
+    partition: &OffsetMap,
+    offset: OffsetMap,
+) -> SourceRecord {
+    let relaxed = |d: &Document| Bson::Document(d.clone()).into_relaxed_extjson().to_string();
+    let ns = ev.get_document("ns").ok();
+    let db = ns.and_then(|n| n.get_str("db").ok()).unwrap_or_default();
+    let coll = ns.and_then(|n| n.get_str("coll").ok());
+    let mut h = Headers::new();
+    if cfg.errors.dlq_context_headers {
+        let s = || Some(Schema::primitive(SchemaType::String, false));
+        let mut add = |k: &str, v: String| h.add(k, s(), Value::String(v));
+        add("__connect.errors.topic", cfg.topic(db, coll));
+        add("__connect.errors.connector.name", cfg.name.clone());
+        add("__connect.errors.task.id", task_id.to_string());
+        add("__connect.errors.stage", "TASK_POLL".into());
+        add("__connect.errors.class.name", crate::TASK_CLASS.into());
+        add(
+            "__connect.errors.exception.class.name",
+            "io.connectd.mongodb.ConversionError".into(),
+        );
+        add("__connect.errors.exception.message", err.to_string());
+        add("mongodb.ns", err.ns.clone());
+        add("mongodb.operation", err.op.clone());
+    }
+    SourceRecord {
+        source_partition: partition.clone(),
+        source_offset: offset,
+        record: ConnectRecord {
+            topic: dlq_topic.to_string(),
+            key_schema: Some(Schema::primitive(SchemaType::String, false)),
+            key: Value::String(relaxed(&event_key(cfg, ev))),
+            value_schema: Some(Schema::primitive(SchemaType::String, false)),
+            value: Value::String(relaxed(ev)),
+            headers: h,
+            ..Default::default()
+        },
+    }
 }
 
 /// A record on the heartbeat topic that only carries an offset.
@@ -441,7 +591,8 @@ mod tests {
             full,
             &OffsetMap::new(),
             OffsetMap::new(),
-        );
+        )
+        .expect("record");
         let v = s(&snap.record.value);
         assert_eq!(v["_id"]["copyingData"], true);
         assert_eq!(v["operationType"], "insert");

@@ -25,8 +25,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bsonx;
 use crate::config::{MongoConfig, Scope};
-use crate::error::{is_history_lost, is_resumable, MongoError};
+use crate::error::{is_history_lost, is_resumable, ConversionError, MongoError};
 use crate::offsets;
+use crate::progress;
 use crate::records;
 use crate::spawn::spawn_named;
 
@@ -381,9 +382,43 @@ pub struct Streamer<'a> {
     pub cancel: &'a CancellationToken,
     /// Counts published change events (for the resnapshot loop guard).
     pub published: u64,
+    /// For dead letter queue context headers.
+    pub task_id: u32,
 }
 
 impl Streamer<'_> {
+    /// With `errors.tolerance=all`: an event that cannot be converted is
+    /// logged and counted, and becomes its dead letter queue record or,
+    /// without a DLQ, a heartbeat-topic marker; either carries the event's
+    /// offset, so the stored position moves past it.
+    fn tolerated(
+        &self,
+        ev: &Document,
+        token: &Document,
+        e: &ConversionError,
+        off: OffsetMap,
+    ) -> SourceRecord {
+        let policy = &self.cfg.errors;
+        tracing::warn!(connector = %self.cfg.name, ns = %e.ns, id = %e.id, operation = %e.op, cause = %e.cause, dlq = ?policy.dlq_topic, "change event not converted; skipped (errors.tolerance=all)");
+        if policy.log {
+            let event = Bson::Document(ev.clone()).into_relaxed_extjson();
+            tracing::error!(connector = %self.cfg.name, error = %e, event = %event, "conversion error");
+        }
+        progress::incr(&self.cfg.name, "errors_skipped");
+        match &policy.dlq_topic {
+            Some(topic) => {
+                progress::incr(&self.cfg.name, "errors_dlq");
+                records::dlq_record(self.cfg, self.task_id, topic, ev, e, &self.partition, off)
+            }
+            None => records::marker_record(
+                self.cfg,
+                bsonx::token_json(token),
+                self.partition.clone(),
+                off,
+            ),
+        }
+    }
+
     async fn send(&self, batch: Vec<SourceRecord>) -> bool {
         tokio::select! {
             _ = self.cancel.cancelled() => false,
@@ -495,10 +530,32 @@ impl Streamer<'_> {
                                         self.gen,
                                         false,
                                     );
-                                    if let Some(r) =
-                                        records::event_record(self.cfg, &ev, &self.partition, off)
-                                    {
-                                        batch.push(r);
+                                    match records::event_records(
+                                        self.cfg,
+                                        &ev,
+                                        &self.partition,
+                                        off.clone(),
+                                    ) {
+                                        Ok(rs) => batch.extend(rs),
+                                        Err(e) if self.cfg.errors.tolerate => {
+                                            batch.push(self.tolerated(&ev, &t, &e, off));
+                                        }
+                                        Err(e) => {
+                                            // What came before is published, so
+                                            // the stored offset ends right
+                                            // before this event.
+                                            if !batch.is_empty()
+                                                && !self.send(std::mem::take(&mut batch)).await
+                                            {
+                                                return Ok(Ended::Cancelled);
+                                            }
+                                            return Err(MongoError::Fatal(format!(
+                                                "{e}. errors.tolerance=none: the task stops before \
+                                                 this event (its offset is not stored, a restart \
+                                                 reads it again); errors.tolerance=all would log it, \
+                                                 send it to errors.deadletterqueue.topic.name and go on"
+                                            )));
+                                        }
                                     }
                                 }
                             }

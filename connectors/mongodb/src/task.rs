@@ -258,6 +258,7 @@ impl Driver {
                 tx: &self.tx,
                 cancel: &self.cancel,
                 published: 0,
+                task_id: self.task_id,
             };
             let (from, error) = match streamer.run(start).await? {
                 Ended::Cancelled => return Ok(()),

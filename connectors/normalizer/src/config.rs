@@ -25,24 +25,7 @@ pub const STATE_TOPIC: &str = "state.topic";
 pub const STATE_TOPIC_REPLICATION: &str = "state.topic.replication.factor";
 pub const STATE_REBUILD_FROM_INPUT: &str = "state.rebuild.from.input";
 
-/// How the envelope is serialized.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
-    /// Debezium JSON, as Connect's JsonConverter writes it.
-    Json { schemas: bool },
-    /// Confluent Avro through the schema registry (AvroConverter).
-    Avro,
-}
-
-/// How `before` / `after` carry the document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DocumentEncoding {
-    /// Typed images when the input value has a struct schema; JSON documents
-    /// as nested objects in schemaless JSON; otherwise JSON text.
-    Auto,
-    /// Always JSON text (`io.debezium.data.Json`), the Debezium MongoDB shape.
-    String,
-}
+pub use connect_changelog::{DocumentEncoding, OutputFormat};
 
 /// The parsed configuration of a normalizer task.
 #[derive(Debug, Clone)]

@@ -25,21 +25,8 @@ pub enum StateChange<D> {
     Keep,
 }
 
-/// What the normalizer emits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event<D> {
-    /// First appearance of the key: `op` `c`, or `r` when `snapshot`.
-    Create { after: D, snapshot: bool },
-    /// Changed value: `op` `u` with the full previous and new documents.
-    Update { before: D, after: D },
-    /// Delete of a known key: `op` `d` with the full deleted document.
-    Delete { before: D },
-    /// The value equals the stored one: nothing is emitted.
-    SkippedIdentical,
-    /// A delete for a key that has no stored document: nothing is emitted
-    /// (counted, because it usually means state was lost or input reordered).
-    SkippedUnknownDelete,
-}
+/// What the normalizer emits (shared with the MongoDB source's envelope output).
+pub use connect_changelog::Event;
 
 /// Applies one input change to the stored document of its key.
 ///

@@ -13,7 +13,10 @@
 
 pub mod config;
 pub mod connector;
-pub mod envelope;
+/// The envelope builder, shared with the MongoDB source (crate `connect-changelog`).
+pub mod envelope {
+    pub use connect_changelog::envelope::*;
+}
 pub mod error;
 pub mod fold;
 pub mod metrics;

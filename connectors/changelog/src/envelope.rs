@@ -26,8 +26,7 @@ use connect_api::{
 };
 use connect_converters::{AvroConverter, JsonConverter};
 
-use crate::config::{DocumentEncoding, OutputFormat};
-use crate::fold::Event;
+use crate::{DocumentEncoding, Event, OutputFormat};
 
 /// Debezium's semantic name for JSON text.
 pub const JSON_SCHEMA_NAME: &str = "io.debezium.data.Json";
@@ -109,6 +108,8 @@ struct EnvelopeSchemas {
 /// Serializes events and stored documents.
 pub struct EnvelopeEncoder {
     connector: String,
+    /// `source.connector`: which connector wrote the envelope.
+    source_connector: String,
     format: OutputFormat,
     document: DocumentEncoding,
     /// Stored documents (schemas on).
@@ -178,6 +179,7 @@ impl EnvelopeEncoder {
         };
         Ok(EnvelopeEncoder {
             connector: connector.to_string(),
+            source_connector: "normalizer".to_string(),
             format,
             document,
             state_codec: json_converter(true)?,
@@ -258,7 +260,7 @@ impl EnvelopeEncoder {
         Value::Struct(
             Struct::new(self.source_schema.clone())
                 .with("version", Value::String(crate::VERSION.into()))
-                .with("connector", Value::String("normalizer".into()))
+                .with("connector", Value::String(self.source_connector.clone()))
                 .with("name", Value::String(self.connector.clone()))
                 .with("ts_ms", Value::Int64(ts_ms.or(src.timestamp).unwrap_or(0)))
                 .with(
@@ -362,6 +364,19 @@ impl EnvelopeEncoder {
             .clone()
     }
 
+    /// The same encoder, naming `kind` as `source.connector` (the
+    /// normalizer's default is `normalizer`).
+    #[must_use]
+    pub fn with_source_connector(mut self, kind: &str) -> Self {
+        self.source_connector = kind.to_string();
+        self
+    }
+
+    /// The serialization this encoder writes.
+    pub fn format(&self) -> OutputFormat {
+        self.format
+    }
+
     /// Serializes the event for `output_topic`; `None` for skipped inputs.
     /// `now_ns` is the processing time (nanoseconds since the epoch).
     pub async fn encode(
@@ -371,30 +386,77 @@ impl EnvelopeEncoder {
         src: &SourceInfo,
         now_ns: i64,
     ) -> ConnectResult<Option<Vec<u8>>> {
-        let (op, before, after) = match event {
-            Event::Create { after, snapshot } => {
-                (if *snapshot { "r" } else { "c" }, None, Some(after))
-            }
-            Event::Update { before, after } => ("u", Some(before), Some(after)),
-            Event::Delete { before } => ("d", Some(before), None),
-            Event::SkippedIdentical | Event::SkippedUnknownDelete => return Ok(None),
+        let Some((op, before, after)) = parts(event) else {
+            return Ok(None);
         };
-        if self.format == (OutputFormat::Json { schemas: false }) {
-            let (before, after) = (before.map(Vec::as_slice), after.map(Vec::as_slice));
-            return self
-                .plain_envelope(op, before, after, src, now_ns)
-                .map(Some);
-        }
-        let before = before.map(|b| self.decode_doc(b)).transpose()?;
-        let after = after.map(|a| self.decode_doc(a)).transpose()?;
-        let (schema, value) = self.struct_envelope(op, before, after, src, now_ns)?;
         match &self.avro {
             Some(avro) => {
+                let (schema, value) = self.schema_envelope(op, before, after, src, now_ns)?;
                 avro.from_connect(output_topic, &mut Headers::new(), Some(&schema), &value)
                     .await
             }
-            None => self.json_out.serialize(Some(&schema), &value),
+            None => self
+                .encode_json_parts(op, before, after, src, now_ns)
+                .map(Some),
         }
+    }
+
+    /// [`Self::encode`] for the JSON formats, without awaiting (the MongoDB
+    /// source builds records synchronously).
+    ///
+    /// # Errors
+    /// An Avro encoder (it needs the registry), or a stored document that
+    /// cannot be decoded.
+    pub fn encode_json(
+        &self,
+        event: &Event<Vec<u8>>,
+        src: &SourceInfo,
+        now_ns: i64,
+    ) -> ConnectResult<Option<Vec<u8>>> {
+        if self.avro.is_some() {
+            return Err(ConnectError::config(
+                "output.format",
+                "avro",
+                "the synchronous envelope encoder writes JSON only",
+            ));
+        }
+        let Some((op, before, after)) = parts(event) else {
+            return Ok(None);
+        };
+        self.encode_json_parts(op, before, after, src, now_ns)
+            .map(Some)
+    }
+
+    fn encode_json_parts(
+        &self,
+        op: &str,
+        before: Option<&Vec<u8>>,
+        after: Option<&Vec<u8>>,
+        src: &SourceInfo,
+        now_ns: i64,
+    ) -> ConnectResult<Vec<u8>> {
+        if self.format == (OutputFormat::Json { schemas: false }) {
+            let (before, after) = (before.map(Vec::as_slice), after.map(Vec::as_slice));
+            return self.plain_envelope(op, before, after, src, now_ns);
+        }
+        let (schema, value) = self.schema_envelope(op, before, after, src, now_ns)?;
+        Ok(self
+            .json_out
+            .serialize(Some(&schema), &value)?
+            .unwrap_or_default())
+    }
+
+    fn schema_envelope(
+        &self,
+        op: &str,
+        before: Option<&Vec<u8>>,
+        after: Option<&Vec<u8>>,
+        src: &SourceInfo,
+        now_ns: i64,
+    ) -> ConnectResult<(SchemaRef, Value)> {
+        let before = before.map(|b| self.decode_doc(b)).transpose()?;
+        let after = after.map(|a| self.decode_doc(a)).transpose()?;
+        self.struct_envelope(op, before, after, src, now_ns)
     }
 
     /// Schemaless Debezium JSON, field order as the struct envelope's.
@@ -516,6 +578,19 @@ impl EnvelopeEncoder {
                 Value::Struct(st),
             ))?)),
         }
+    }
+}
+
+/// `op`, `before`, `after` of an event; `None` for the skipped ones.
+#[allow(clippy::type_complexity)]
+fn parts(event: &Event<Vec<u8>>) -> Option<(&'static str, Option<&Vec<u8>>, Option<&Vec<u8>>)> {
+    match event {
+        Event::Create { after, snapshot } => {
+            Some((if *snapshot { "r" } else { "c" }, None, Some(after)))
+        }
+        Event::Update { before, after } => Some(("u", Some(before), Some(after))),
+        Event::Delete { before } => Some(("d", Some(before), None)),
+        Event::SkippedIdentical | Event::SkippedUnknownDelete => None,
     }
 }
 
