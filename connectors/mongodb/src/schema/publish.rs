@@ -293,3 +293,89 @@ pub fn registered_shape(text: &str, layout: Layout) -> Result<DocShape, String> 
     };
     infer::doc_from_connect(doc).map_err(|e| e.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(kv: &[(&str, &str)]) -> Props {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const AVRO: &str = "io.confluent.connect.avro.AvroConverter";
+
+    #[test]
+    fn sides_follow_their_converter_settings() {
+        let p = props(&[
+            ("value.converter", AVRO),
+            (
+                "value.converter.value.subject.name.strategy",
+                "io.confluent.kafka.serializers.subject.RecordNameStrategy",
+            ),
+            ("value.converter.normalize.schemas", "true"),
+            ("value.converter.connect.meta.data", "false"),
+            (
+                "key.converter",
+                "org.apache.kafka.connect.storage.StringConverter",
+            ),
+        ]);
+        let (data, strategy, normalize, register) =
+            side_settings(&p, "value", false).expect("valid");
+        assert_eq!(strategy, SubjectNameStrategy::RecordName);
+        assert!(normalize && register && !data.connect_meta_data);
+        // A key converter that is not Avro registers nothing.
+        let (_, strategy, _, register) = side_settings(&p, "key", false).expect("valid");
+        assert_eq!(strategy, SubjectNameStrategy::TopicName);
+        assert!(!register);
+        // use.latest.version writes with the registered schema: read only.
+        let p = props(&[
+            ("value.converter", AVRO),
+            ("value.converter.use.latest.version", "true"),
+        ]);
+        assert!(!side_settings(&p, "value", false).expect("valid").3);
+        // No converter on the connector: the worker's, registering only when
+        // the connector names the registry itself.
+        assert!(side_settings(&props(&[]), "value", true).expect("valid").3);
+        assert!(!side_settings(&props(&[]), "value", false).expect("valid").3);
+    }
+
+    #[test]
+    fn an_unknown_strategy_names_its_key() {
+        let p = props(&[("key.converter.key.subject.name.strategy", "Nope")]);
+        let (key, message) = side_settings(&p, "key", false).expect_err("invalid");
+        assert_eq!(key, "key.converter.key.subject.name.strategy");
+        assert!(message.contains("RecordNameStrategy"), "{message}");
+    }
+
+    #[test]
+    fn subjects_follow_the_strategy() {
+        let (data, strategy, normalize, register) = side_settings(
+            &props(&[(
+                "key.converter.key.subject.name.strategy",
+                "TopicRecordNameStrategy",
+            )]),
+            "key",
+            true,
+        )
+        .expect("valid");
+        let client = RegistryClient::new(connect_converters::registry::RegistryClientConfig {
+            urls: vec!["http://127.0.0.1:1".into()],
+            user_info: None,
+            url_credentials: false,
+            request_timeout: Duration::from_secs(1),
+            cache_capacity: 1,
+            ssl: Default::default(),
+        })
+        .expect("client");
+        let r = SideRegistry {
+            client: Arc::new(client),
+            data,
+            strategy,
+            normalize,
+            register,
+        };
+        assert_eq!(r.subject("t", true, "io.x.K"), "t-io.x.K");
+    }
+}
