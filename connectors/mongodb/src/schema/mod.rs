@@ -509,7 +509,7 @@ impl SchemaOutput {
     /// The envelope struct of a change event; `full` is the inferred
     /// `fullDocument`, or `None` to write it as a JSON string.
     fn envelope_value(&self, schema: &SchemaRef, ev: &Document, full: Option<Value>) -> Value {
-        let json = |b: &Bson| Value::String(bsonx::to_json(b, self.formatter).to_string());
+        let json = |b: &Bson| Value::String(json_text(b, self.formatter));
         let mut s = Struct::new(schema.clone());
         let mut put = |name: &str, v: Value| {
             s.put(name, v);
@@ -538,10 +538,15 @@ impl SchemaOutput {
             }
             _ => {}
         }
-        let ns_schema = namespace_schema();
         for name in ["ns", "to"] {
             if let Ok(ns) = ev.get_document(name) {
-                let mut n = Struct::new(ns_schema.clone());
+                // The envelope's own field schema: building one per record
+                // cost several allocations.
+                let ns_schema = schema
+                    .field(name)
+                    .map(|f| f.schema.clone())
+                    .unwrap_or_else(namespace_schema);
+                let mut n = Struct::new(ns_schema);
                 if let Ok(db) = ns.get_str("db") {
                     n.put("db", Value::String(db.to_string()));
                 }
@@ -582,6 +587,21 @@ impl SchemaOutput {
             put("lsid", Value::Struct(ls));
         }
         Value::Struct(s)
+    }
+}
+
+/// A value's JSON text in the formatter's form. The non-canonical
+/// formatters are written straight into the string, which is the same text
+/// as building the JSON tree first (the JSON snapshot path relies on this
+/// too) without the tree's allocations.
+fn json_text(b: &Bson, f: Formatter) -> String {
+    match f {
+        Formatter::Extended => bsonx::to_json(b, f).to_string(),
+        _ => {
+            let mut out = String::with_capacity(64);
+            bsonx::write_json(&mut out, b, f);
+            out
+        }
     }
 }
 
