@@ -142,6 +142,26 @@ fn backward_versions(subject: &str) -> u64 {
     r["versions"].as_u64().expect("versions")
 }
 
+/// Sets `BACKWARD` on subjects before anything is registered: the
+/// registry's default (`NONE` in Apicurio) would accept any version, and
+/// the compatibility of each registration is what is under test.
+async fn enforce_backward(subjects: &[String]) {
+    let client = connect_converters::registry::RegistryClient::new(
+        connect_converters::registry::RegistryClientConfig {
+            urls: vec![registry_url()],
+            user_info: None,
+            url_credentials: false,
+            request_timeout: Duration::from_secs(30),
+            cache_capacity: 10,
+            ssl: BTreeMap::new(),
+        },
+    )
+    .unwrap();
+    for s in subjects {
+        client.set_compatibility(s, "BACKWARD").await.unwrap();
+    }
+}
+
 fn num(j: &Json) -> Option<f64> {
     j.as_f64()
 }
@@ -320,6 +340,7 @@ async fn evolving_documents_snapshot_stream_and_restart() {
         coll,
         &[("publish.full.document.only", "true")],
     );
+    enforce_backward(&[format!("{topic}-value"), format!("{topic}-key")]).await;
     create(&w, &name, &cfg).await;
     wait_records(&w, &name, &topic, snap.len()).await;
 
@@ -398,6 +419,7 @@ async fn change_events_with_inferred_full_document() {
     let name = unique("mongo-avro-ev");
     let prefix = unique("ave");
     let topic = format!("{prefix}.{db}.{coll}");
+    enforce_backward(&[format!("{topic}-value"), format!("{topic}-key")]).await;
     create(&w, &name, &config(&mongo.uri, &prefix, &db, coll, &[])).await;
     wait_records(&w, &name, &topic, snap.len()).await;
 
@@ -441,6 +463,302 @@ async fn change_events_with_inferred_full_document() {
     assert!(backward_versions(&format!("{topic}-value")) >= 5);
     backward_versions(&format!("{topic}-key"));
     w.shutdown().await;
+}
+
+/// The connector's tasks, asserting that every one is RUNNING (none
+/// failed on a registry rejection).
+async fn all_running(w: &TestWorker, name: &str, tasks: usize) {
+    let status = task_state(w, name).await;
+    let states: Vec<&str> = status["tasks"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t["state"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(states.len(), tasks, "{status}");
+    assert!(states.iter().all(|s| *s == "RUNNING"), "{status}");
+}
+
+/// Documents whose shape depends on their `_id` range, so that the chunks
+/// read by different tasks (chunk n goes to task n % 2) infer different,
+/// conflicting shapes at the same time: `n` is an int in one range and a
+/// long or double in the next, `a` is a record here and a string there, `s`
+/// a string and an int. String `_id`s at the end make the key a union too.
+fn chunked_docs() -> Vec<Document> {
+    let pad = "p".repeat(300);
+    let mut docs: Vec<Document> = (0..720)
+        .map(|i: i32| {
+            let mut d = match (i / 40) % 6 {
+                0 => doc! {"_id": i, "n": i, "a": {"x": i}, "s": "str"},
+                1 => doc! {"_id": i, "n": i64::from(i), "a": {"x": i64::from(i), "y": "s"}, "b": true},
+                2 => doc! {"_id": i, "n": f64::from(i) + 0.5, "a": "a string", "arr": [1, "x"]},
+                3 => doc! {"_id": i, "n": i, "d": mongodb::bson::DateTime::from_millis(i64::from(i)), "a": {"z": [1.5]}, "s": 5},
+                4 => doc! {"_id": i, "n": i64::from(i), "o": ObjectId::new(), "arr": [{"k": i}], "b": "not a bool"},
+                _ => doc! {"_id": i, "n": null, "a": [1, 2], "nested": {"deep": {"v": i}}},
+            };
+            d.insert("pad", pad.clone());
+            d
+        })
+        .collect();
+    docs.extend((0..60).map(|i| {
+        doc! {"_id": format!("k{i:03}"), "n": format!("n as text {i}"), "s": {"sub": i}, "pad": pad.clone()}
+    }));
+    docs
+}
+
+/// Chunks of one collection spread over two tasks, each reading two chunks
+/// at once, infer different shapes concurrently; the stream task adds more.
+/// Every task merges its shape with the registry's latest version before
+/// registering, so no task fails, every version is BACKWARD compatible,
+/// and every record decodes to its source document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tasks_sharing_a_collection_merge_their_schemas() {
+    let mongo = Mongo::start().await;
+    let db = unique("avrotasks").replace('-', "_");
+    let coll = "chunks";
+    let snap = chunked_docs();
+    insert(&mongo, &db, coll, snap.clone()).await;
+    let mut versions: BTreeMap<String, Vec<Document>> = BTreeMap::new();
+    for d in &snap {
+        versions.entry(id_of(d)).or_default().push(d.clone());
+    }
+
+    let cluster = Cluster::new();
+    let w = cluster.start(&[]).await;
+    let name = unique("mongo-avro-tasks");
+    let prefix = unique("avt");
+    let topic = format!("{prefix}.{db}.{coll}");
+    let cfg = config(
+        &mongo.uri,
+        &prefix,
+        &db,
+        coll,
+        &[
+            ("publish.full.document.only", "true"),
+            ("tasks.max", "2"),
+            ("snapshot.parallelism", "2"),
+            ("snapshot.chunk.size.mb", "0.02"),
+        ],
+    );
+    enforce_backward(&[format!("{topic}-value"), format!("{topic}-key")]).await;
+    create(&w, &name, &cfg).await;
+    wait_records(&w, &name, &topic, snap.len()).await;
+    all_running(&w, &name, 2).await;
+
+    let c = mongo.client.database(&db).collection::<Document>(coll);
+    let stream = [
+        doc! {"_id": 5000, "n": {"val": 1}, "fresh": [true]},
+        doc! {"_id": "z-stream", "a": {"x": 2.5, "w": "new"}, "s": [1]},
+    ];
+    for d in &stream {
+        c.insert_one(d.clone()).await.unwrap();
+        versions.entry(id_of(d)).or_default().push(d.clone());
+    }
+    c.update_one(
+        doc! {"_id": 3},
+        doc! {"$set": {"a": {"v": "set"}, "n": 7_i64}},
+    )
+    .await
+    .unwrap();
+    versions
+        .entry("3".into())
+        .or_default()
+        .push(current(&mongo, &db, coll, &Bson::Int32(3)).await);
+    let total = snap.len() + stream.len() + 1;
+    wait_records(&w, &name, &topic, total).await;
+    all_running(&w, &name, 2).await;
+
+    let records = decode_all(&topic, total);
+    assert_eq!(records.len(), total);
+    check_records(&records, &versions, false);
+    // Records written by both tasks: the schema ids differ per version, and
+    // several versions were needed.
+    let value_versions = backward_versions(&format!("{topic}-value"));
+    assert!(value_versions >= 2, "{value_versions} value versions");
+    backward_versions(&format!("{topic}-key"));
+    w.shutdown().await;
+}
+
+/// A restart continues the schema from the registry under
+/// RecordNameStrategy (values) and TopicRecordNameStrategy (keys): the
+/// subjects are named after the records, not the topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restart_continues_record_name_strategy_subjects() {
+    let mongo = Mongo::start().await;
+    let db = unique("avrorns").replace('-', "_");
+    let coll = "named";
+    let snap = snapshot_docs();
+    insert(&mongo, &db, coll, snap.clone()).await;
+    let mut versions: BTreeMap<String, Vec<Document>> = BTreeMap::new();
+    for d in &snap {
+        versions.entry(id_of(d)).or_default().push(d.clone());
+    }
+    let cluster = Cluster::new();
+    let w = cluster.start(&[]).await;
+    let name = unique("mongo-avro-rns");
+    let prefix = unique("avr");
+    let topic = format!("{prefix}.{db}.{coll}");
+    let cfg = config(
+        &mongo.uri,
+        &prefix,
+        &db,
+        coll,
+        &[
+            ("publish.full.document.only", "true"),
+            (
+                "value.converter.value.subject.name.strategy",
+                "io.confluent.kafka.serializers.subject.RecordNameStrategy",
+            ),
+            (
+                "key.converter.key.subject.name.strategy",
+                "io.confluent.kafka.serializers.subject.TopicRecordNameStrategy",
+            ),
+        ],
+    );
+    let record = format!("io.connectd.mongodb.{db}.{coll}");
+    let value_subject = record.clone();
+    let key_subject = format!("{topic}-{record}_Key");
+    enforce_backward(&[value_subject.clone(), key_subject.clone()]).await;
+    create(&w, &name, &cfg).await;
+    wait_records(&w, &name, &topic, snap.len()).await;
+    let value_versions = backward_versions(&value_subject);
+    let key_versions = backward_versions(&key_subject);
+    assert!(value_versions >= 3, "{value_versions}");
+    assert!(key_versions >= 2, "{key_versions}");
+
+    delete(&w, &name).await;
+    let name2 = unique("mongo-avro-rns-restart");
+    let mut cfg2 = cfg.clone();
+    cfg2["startup.mode"] = json!("latest");
+    create(&w, &name2, &cfg2).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Alone these would register narrower `qty`, `addr` and `_id` types
+    // than the registered unions, which BACKWARD refuses.
+    let late = doc! {"_id": 20, "qty": 1, "addr": "x", "late": true};
+    let c = mongo.client.database(&db).collection::<Document>(coll);
+    c.insert_one(late.clone()).await.unwrap();
+    versions.entry("20".into()).or_default().push(late);
+    let total = snap.len() + 1;
+    wait_records(&w, &name2, &topic, total).await;
+    all_running(&w, &name2, 1).await;
+    let records = decode_all(&topic, total);
+    check_records(&records, &versions, false);
+    let last = records.last().unwrap();
+    assert_eq!(last["value"]["late"], json!(true), "{last}");
+    assert!(
+        last["value"].as_object().unwrap().contains_key("odd_name"),
+        "the restarted schema lost fields: {last}"
+    );
+    assert_eq!(backward_versions(&value_subject), value_versions + 1);
+    // The key adds nothing: the restarted task writes the registered version.
+    assert_eq!(backward_versions(&key_subject), key_versions);
+    assert!(
+        records[..snap.len()]
+            .iter()
+            .any(|r| r["key_id"] == last["key_id"]),
+        "the key of the restarted task must reuse a registered schema: {last}"
+    );
+    w.shutdown().await;
+}
+
+/// Eight writers of one subject, each with a local shape the others lack
+/// or hold narrower (`n` an int here, a long or a double there, a string
+/// once), publish at the same moment: each reads the latest version, merges,
+/// and retries when another registered first. All succeed, every version
+/// is BACKWARD compatible, and the final version reads every writer's data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_merge_through_the_registry() {
+    use connect_converters::avro::{compat, schema as avro_schema, AvroDataConfig};
+    use connect_converters::registry::{RegistryClient, RegistryClientConfig};
+    use connect_mongodb::schema::infer::DocShape;
+    use connect_mongodb::schema::publish::{registered_shape, Layout, Publish, SideRegistry};
+
+    let subject = format!("{}-value", unique("merge-race"));
+    let client = std::sync::Arc::new(
+        RegistryClient::new(RegistryClientConfig {
+            urls: vec![registry_url()],
+            user_info: None,
+            url_credentials: false,
+            request_timeout: Duration::from_secs(30),
+            cache_capacity: 100,
+            ssl: BTreeMap::new(),
+        })
+        .unwrap(),
+    );
+    client
+        .set_compatibility(&subject, "BACKWARD")
+        .await
+        .unwrap();
+    let registry = SideRegistry {
+        client,
+        data: AvroDataConfig::default(),
+        strategy: connect_converters::avro::SubjectNameStrategy::TopicName,
+        normalize: false,
+        register: true,
+    };
+    let locals: Vec<DocShape> = (0..8)
+        .map(|i: i32| {
+            let n = match i % 4 {
+                0 => Bson::Int32(i),
+                1 => Bson::Int64(i64::from(i)),
+                2 => Bson::Double(f64::from(i)),
+                _ => Bson::String(format!("n{i}")),
+            };
+            let mut shape = DocShape::new("io.connectd.test.Race".into());
+            shape.merge(
+                &doc! {"_id": i, "n": n, format!("f{i}"): i, "sub": {format!("g{i}"): "x", "k": i}},
+            );
+            shape
+        })
+        .collect();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(locals.len()));
+    let writers: Vec<_> = locals
+        .iter()
+        .cloned()
+        .map(|local| {
+            let (registry, subject, barrier) = (registry.clone(), subject.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                Publish {
+                    registry,
+                    subject,
+                    local,
+                    layout: Layout::Document,
+                    schema_of: |s, _| s.connect_schema(),
+                }
+                .run_blocking()
+            })
+        })
+        .collect();
+    for (i, w) in writers.into_iter().enumerate() {
+        let merged = w.join().unwrap();
+        let merged = merged.unwrap_or_else(|e| panic!("writer {i}: {e}"));
+        let mut check = merged.clone();
+        assert!(
+            !check.merge_shape(&locals[i]),
+            "writer {i} writes with a schema that lacks its own shape"
+        );
+    }
+    let versions = backward_versions(&subject);
+    assert!(versions >= 2, "{versions}");
+
+    let latest = registry.client.latest_uncached(&subject).await.unwrap();
+    let final_shape = registered_shape(&latest.schema, Layout::Document).unwrap();
+    let text = |s: &DocShape| {
+        AvroDataConfig::default()
+            .from_connect_schema(&s.connect_schema())
+            .unwrap()
+            .to_json_string()
+    };
+    let (r, rn) = avro_schema::parse(&latest.schema).unwrap();
+    for (i, local) in locals.iter().enumerate() {
+        let (w, wn) = avro_schema::parse(&text(local)).unwrap();
+        compat::check(&r, &rn, &w, &wn)
+            .unwrap_or_else(|e| panic!("the final version cannot read writer {i}: {e}"));
+        let mut all = final_shape.clone();
+        assert!(
+            !all.merge_shape(local),
+            "the final version lacks writer {i}'s shape"
+        );
+    }
 }
 
 /// A malformed `output.schema.value` is reported by config validation on

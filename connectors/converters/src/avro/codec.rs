@@ -176,8 +176,15 @@ impl Encoder<'_> {
                 out.push(0);
             }
             (AvroSchema::Record(r), Value::Struct(s)) => {
-                for af in &r.fields {
-                    match s.schema.field(&af.name) {
+                for (i, af) in r.fields.iter().enumerate() {
+                    // The Avro record is usually derived from this very
+                    // schema, fields in the same order: try the same
+                    // position before searching by name.
+                    let cf = match s.schema.fields.get(i) {
+                        Some(f) if f.name == af.name => Some(f),
+                        _ => s.schema.field(&af.name),
+                    };
+                    match cf {
                         Some(cf) => {
                             let mut v = &s.values[cf.index];
                             // Java's Struct.get falls back to the field default.

@@ -440,8 +440,40 @@ impl RegistryClient {
         {
             return Ok(l);
         }
-        let action = "fetching the latest schema";
-        let path = format!("/subjects/{}/versions/latest", encode_segment(subject));
+        self.latest_uncached(subject).await
+    }
+
+    /// The latest version of a subject as the registry has it now, past the
+    /// cache of [`Self::latest`] (which it refreshes): for writers that
+    /// merge their schema into whatever other writers registered meanwhile.
+    pub async fn latest_uncached(&self, subject: &str) -> Result<Latest, RegistryError> {
+        let latest = self.fetch_version(subject, "latest").await?;
+        if let Ok(mut m) = self.latest.write() {
+            if m.len() >= self.capacity {
+                m.clear();
+            }
+            m.insert(subject.to_string(), latest.clone());
+        }
+        Ok(latest)
+    }
+
+    /// Version `version` of a subject (`GET /subjects/{s}/versions/{v}`).
+    pub async fn subject_version(
+        &self,
+        subject: &str,
+        version: i32,
+    ) -> Result<Latest, RegistryError> {
+        self.fetch_version(subject, &version.to_string()).await
+    }
+
+    async fn fetch_version(&self, subject: &str, version: &str) -> Result<Latest, RegistryError> {
+        let action = if version == "latest" {
+            "fetching the latest schema".to_string()
+        } else {
+            format!("fetching schema version {version}")
+        };
+        let action = action.as_str();
+        let path = format!("/subjects/{}/versions/{version}", encode_segment(subject));
         let body = self.call(Method::GET, &path, None, action, subject).await?;
         let (Some(id), Some(version), Some(text)) = (
             int_field(&body, "id"),
@@ -456,12 +488,6 @@ impl RegistryClient {
             schema: Arc::from(text),
         };
         self.remember_schema(id, &latest.schema);
-        if let Ok(mut m) = self.latest.write() {
-            if m.len() >= self.capacity {
-                m.clear();
-            }
-            m.insert(subject.to_string(), latest.clone());
-        }
         Ok(latest)
     }
 

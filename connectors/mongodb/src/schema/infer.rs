@@ -254,6 +254,54 @@ impl FieldShape {
     }
 }
 
+impl FieldShape {
+    /// Folds another shape of the same field in (the union of both), by the
+    /// rules [`Self::merge`] applies to values: a member of a new slot is
+    /// added, numbers widen to the higher rank, records and arrays merge
+    /// recursively, and a kind of an occupied slot with another meaning adds
+    /// the fallback. `self`'s members keep their kinds and order, so when
+    /// `self` is a registered version the result reads its data. `base` is
+    /// the record name of a document at this position. True when changed.
+    pub fn merge_shape(&mut self, other: &FieldShape, base: &str) -> bool {
+        let mut changed = false;
+        for k in &other.members {
+            changed |= self.merge_member(k, base);
+        }
+        changed
+    }
+
+    fn merge_member(&mut self, k: &Kind, base: &str) -> bool {
+        let Some(m) = self.member_mut(k.slot()) else {
+            let mut k = k.clone();
+            rebase_kind(&mut k, base);
+            self.members.push(k);
+            return true;
+        };
+        match (m, k) {
+            (Kind::Document(mine), Kind::Document(theirs)) => mine.merge_shape(theirs),
+            (Kind::Array(mine), Kind::Array(theirs)) => {
+                mine.merge_shape(theirs, &format!("{base}.{ITEMS}"))
+            }
+            _ => self.merge_kind(k.clone()),
+        }
+    }
+
+    /// Renames the records under this field for its (new) position `base`.
+    fn rebase(&mut self, base: &str) {
+        for m in &mut self.members {
+            rebase_kind(m, base);
+        }
+    }
+}
+
+fn rebase_kind(k: &mut Kind, base: &str) {
+    match k {
+        Kind::Document(ds) => ds.rebase(base.to_string()),
+        Kind::Array(items) => items.rebase(&format!("{base}.{ITEMS}")),
+        _ => {}
+    }
+}
+
 impl DocShape {
     pub fn new(name: String) -> Self {
         DocShape {
@@ -299,6 +347,54 @@ impl DocShape {
             }
         }
         changed
+    }
+
+    /// Folds another shape of the same collection in: the union of the
+    /// fields (matched by their MongoDB name), each merged by
+    /// [`FieldShape::merge_shape`]. `self`'s names, field order and members
+    /// win, and `other`'s new fields are appended (renamed when their Avro
+    /// name is taken), so merging into the registry's latest version gives
+    /// a version that reads it: the BACKWARD rules of the module comment.
+    /// Idempotent (`a.merge_shape(&a)` changes nothing); the result of
+    /// `a ∪ b` and `b ∪ a` has the same fields and members, in another order,
+    /// except where both hold one Avro type with two meanings (a date and a
+    /// number): the side merged into keeps its kind and the other's values
+    /// go to the fallback. True when `self` changed.
+    pub fn merge_shape(&mut self, other: &DocShape) -> bool {
+        let mut changed = false;
+        for f in &other.fields {
+            if f.shape.members.is_empty() {
+                continue;
+            }
+            if let Some(i) = self.fields.iter().position(|e| e.bson == f.bson) {
+                let base = format!("{}.{}", self.name, segment(&self.fields[i].avro));
+                changed |= self.fields[i].shape.merge_shape(&f.shape, &base);
+                continue;
+            }
+            let avro = if self.fields.iter().any(|e| e.avro == f.avro) {
+                self.unique_avro_name(&f.bson)
+            } else {
+                f.avro.clone()
+            };
+            let mut shape = f.shape.clone();
+            shape.rebase(&format!("{}.{}", self.name, segment(&avro)));
+            self.fields.push(FieldEntry {
+                bson: f.bson.clone(),
+                avro,
+                shape,
+            });
+            changed = true;
+        }
+        changed
+    }
+
+    /// Gives this record the full name `name` and its nested records the
+    /// names derived from it, as inference would have named them there.
+    fn rebase(&mut self, name: String) {
+        for f in &mut self.fields {
+            f.shape.rebase(&format!("{name}.{}", segment(&f.avro)));
+        }
+        self.name = name;
     }
 
     fn unique_avro_name(&self, bson: &str) -> String {
@@ -762,6 +858,190 @@ mod tests {
             panic!("union")
         };
         assert!(matches!(u.get("a"), Some(Value::Struct(_))));
+    }
+
+    /// A shape's registered form, parsed back as Avro.
+    fn avro(
+        s: &DocShape,
+    ) -> (
+        connect_converters::avro::schema::AvroSchema,
+        connect_converters::avro::schema::Names,
+    ) {
+        let text = AvroDataConfig::default()
+            .from_connect_schema(&s.connect_schema())
+            .expect("avro")
+            .to_json_string();
+        connect_converters::avro::schema::parse(&text).expect("valid Avro")
+    }
+
+    /// Whether `reader` reads data written with `writer` (Avro resolution).
+    fn reads(reader: &DocShape, writer: &DocShape) -> Result<(), String> {
+        let (r, rn) = avro(reader);
+        let (w, wn) = avro(writer);
+        connect_converters::avro::compat::check(&r, &rn, &w, &wn)
+    }
+
+    /// Fields sorted by name and members by slot, recursively: the shape
+    /// with order ignored.
+    fn unordered(s: &DocShape) -> DocShape {
+        fn field(f: &FieldShape) -> FieldShape {
+            let mut members: Vec<Kind> = f
+                .members
+                .iter()
+                .map(|k| match k {
+                    Kind::Document(d) => Kind::Document(unordered(d)),
+                    Kind::Array(items) => Kind::Array(Box::new(field(items))),
+                    k => k.clone(),
+                })
+                .collect();
+            members.sort_by_key(|k| k.slot() as u8);
+            FieldShape { members }
+        }
+        let mut fields: Vec<FieldEntry> = s
+            .fields
+            .iter()
+            .map(|f| FieldEntry {
+                bson: f.bson.clone(),
+                avro: f.avro.clone(),
+                shape: field(&f.shape),
+            })
+            .collect();
+        fields.sort_by(|a, b| a.bson.cmp(&b.bson));
+        DocShape {
+            name: s.name.clone(),
+            fields,
+        }
+    }
+
+    fn chunk_a() -> Vec<Document> {
+        vec![
+            doc! {"_id": 1, "n": 1, "sub": {"x": 1, "deep": {"p": 1}}, "xs": [1, {"k": 1}]},
+            doc! {"_id": 2, "n": 2, "only_a": "a", "mixed": 5},
+        ]
+    }
+
+    fn chunk_b() -> Vec<Document> {
+        vec![
+            doc! {"_id": "s", "n": 2_i64, "sub": {"y": "a", "deep": {"p": 2.5, "q": true}}, "xs": ["s", {"j": "x"}]},
+            doc! {"_id": "t", "n": 3.5, "only_b": [true], "mixed": {"now": "a record"}},
+        ]
+    }
+
+    #[test]
+    fn merge_is_the_union_of_fields_with_widened_types() {
+        let (a, b) = (shape_of(&chunk_a()), shape_of(&chunk_b()));
+        let mut m = a.clone();
+        assert!(m.merge_shape(&b));
+        // The same as inferring every document of both chunks in order.
+        let all: Vec<Document> = chunk_a().into_iter().chain(chunk_b()).collect();
+        assert_eq!(m, shape_of(&all));
+        let names: Vec<&str> = m.fields.iter().map(|f| f.bson.as_str()).collect();
+        assert_eq!(
+            names,
+            ["_id", "n", "sub", "xs", "only_a", "mixed", "only_b"]
+        );
+        assert_eq!(members(&m, "_id"), vec![Kind::Int32, Kind::String]);
+        assert_eq!(members(&m, "n"), vec![Kind::Double]);
+        let Kind::Document(sub) = &members(&m, "sub")[0] else {
+            panic!("sub is a record")
+        };
+        assert_eq!(sub.name, "t.c.sub");
+        let sub_fields: Vec<&str> = sub.fields.iter().map(|f| f.bson.as_str()).collect();
+        assert_eq!(sub_fields, ["x", "deep", "y"]);
+        let Kind::Document(deep) = &sub.fields[1].shape.members[0] else {
+            panic!("deep is a record")
+        };
+        assert_eq!(deep.fields[0].shape.members, vec![Kind::Double]);
+        assert_eq!(deep.fields[1].shape.members, vec![Kind::Boolean]);
+        let Kind::Array(items) = &members(&m, "xs")[0] else {
+            panic!("xs is an array")
+        };
+        assert_eq!(items.members.len(), 3, "{items:?}");
+        let Kind::Document(item) = &items.members[1] else {
+            panic!("record items")
+        };
+        assert_eq!(item.name, "t.c.xs.__items");
+        assert_eq!(item.fields.len(), 2);
+        let mixed = members(&m, "mixed");
+        assert!(
+            matches!(mixed.as_slice(), [Kind::Int32, Kind::Document(d)] if d.name == "t.c.mixed")
+        );
+        // The union reads the data of both sides.
+        reads(&m, &a).expect("reads a");
+        reads(&m, &b).expect("reads b");
+    }
+
+    #[test]
+    fn merge_is_idempotent_and_absorbs_its_parts() {
+        let (a, b) = (shape_of(&chunk_a()), shape_of(&chunk_b()));
+        let mut aa = a.clone();
+        assert!(!aa.merge_shape(&a));
+        assert_eq!(aa, a);
+        let mut m = a.clone();
+        m.merge_shape(&b);
+        let once = m.clone();
+        assert!(!m.merge_shape(&a));
+        assert!(!m.merge_shape(&b));
+        assert!(!m.merge_shape(&once));
+        assert_eq!(m, once);
+        // Merging into an empty shape copies.
+        let mut e = DocShape::new("t.c".into());
+        assert!(e.merge_shape(&a));
+        assert_eq!(e, a);
+    }
+
+    #[test]
+    fn merge_commutes_up_to_order() {
+        let (a, b) = (shape_of(&chunk_a()), shape_of(&chunk_b()));
+        let mut ab = a.clone();
+        ab.merge_shape(&b);
+        let mut ba = b.clone();
+        ba.merge_shape(&a);
+        assert_ne!(ab, ba, "field order differs: the test must compare sets");
+        assert_eq!(unordered(&ab), unordered(&ba));
+        // Either result reads the other's data: the same schema, reordered.
+        reads(&ab, &ba).expect("ab reads ba");
+        reads(&ba, &ab).expect("ba reads ab");
+    }
+
+    #[test]
+    fn merge_renames_a_clashing_field_and_its_records() {
+        let a = shape_of(&[doc! {"a-b": {"x": 1}}]);
+        let b = shape_of(&[doc! {"a_b": {"y": "s"}, "a-b": {"z": true}}]);
+        let mut m = a.clone();
+        m.merge_shape(&b);
+        let names: Vec<(&str, &str)> = m
+            .fields
+            .iter()
+            .map(|f| (f.bson.as_str(), f.avro.as_str()))
+            .collect();
+        assert_eq!(names, [("a-b", "a_b"), ("a_b", "a_b_2")]);
+        let Kind::Document(renamed) = &m.fields[1].shape.members[0] else {
+            panic!("record")
+        };
+        assert_eq!(renamed.name, "t.c.a_b_2");
+        // Two records of one name would not be valid Avro.
+        reads(&m, &a).expect("reads a");
+    }
+
+    #[test]
+    fn merge_keeps_the_registered_meaning_of_a_shared_avro_type() {
+        let registered = shape_of(&[doc! {"d": mongodb::bson::DateTime::from_millis(1)}]);
+        let local = shape_of(&[doc! {"d": 7_i64}]);
+        let mut m = registered.clone();
+        m.merge_shape(&local);
+        assert_eq!(members(&m, "d"), vec![Kind::DateTime, Kind::Json]);
+        reads(&m, &registered).expect("reads the registered version");
+        // A local number is written to the fallback, not as a date.
+        let d = doc! {"d": 7_i64};
+        let schema = m.connect_schema();
+        let Value::Struct(v) = m.encode(&schema, &d) else {
+            panic!("struct")
+        };
+        let Some(Value::Struct(u)) = v.get("d") else {
+            panic!("union")
+        };
+        assert!(u.get("ExtendedJson").is_some(), "{u:?}");
     }
 
     #[test]

@@ -79,18 +79,30 @@
 //! `connect.parameters` (`io.connectd.mongodb.field.<avro>`) so it survives
 //! restarts.
 //!
-//! # State across restarts
+//! # One lattice for every writer: merging through the registry
 //!
-//! The first record of a topic loads the latest version of the subject
-//! `<topic>-value` (and `<topic>-key`; TopicNameStrategy) from the schema
-//! registry and continues inference from it. The registry comes from the
-//! connector's `value.converter.schema.registry.url` (with
-//! `value.converter.basic.auth.user.info`), else `output.schema.registry.url`.
-//! Without a registry each task starts from an empty shape, which a
+//! Several tasks write one collection's subject (chunks of one collection
+//! spread over `tasks.max` tasks, the stream task, a restarted connector),
+//! each inferring from the documents it sees. When a task's shape changes
+//! it does not register its own version: it reads the subject's latest
+//! version, merges its shape into it ([`infer::DocShape::merge_shape`], the
+//! union by the same rules), registers the merge, and retries from a fresh
+//! read when another writer got in first ([`publish`]). Its records are
+//! then written with the merged schema, a superset of what it has seen.
+//! The first record of a subject in a task does the same, which is how a
+//! restart continues from the registry, for every subject name strategy:
+//! the subject comes from the side's converter settings
+//! (`<side>.converter.<side>.subject.name.strategy`) and the record name.
+//!
+//! The registry is the side's converter's (`key.converter.` /
+//! `value.converter.schema.registry.url`, with its basic auth and TLS
+//! settings), else the value converter's, else `output.schema.registry.url`.
+//! Without one, each task infers alone from an empty shape, which a
 //! registry set to BACKWARD may then reject; a warning says so.
 
 pub mod explicit;
 pub mod infer;
+pub mod publish;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -102,6 +114,7 @@ use connect_converters::avro::data::AvroDataConfig;
 use connect_converters::avro::schema as avro_schema;
 use connect_converters::registry::{RegistryClient, RegistryClientConfig};
 use mongodb::bson::{Bson, Document};
+use publish::{Layout, Publish, SideRegistry};
 
 use crate::bsonx;
 use crate::config::Formatter;
@@ -135,28 +148,95 @@ struct Inferred {
     schema: SchemaRef,
     /// The change-event envelope around `schema` (value of non-full-doc events).
     envelope: Option<SchemaRef>,
+    /// The registry subject of the written schema (envelope or document).
+    subject: String,
+    /// Whether the shape went through the registry: the first record of a
+    /// subject merges with the registered version even when its own
+    /// fields add nothing.
+    published: bool,
 }
 
 impl Inferred {
-    fn new(shape: DocShape, with_envelope: bool) -> Self {
+    fn new(shape: DocShape, with_envelope: bool, subject: String) -> Self {
         let schema = shape.connect_schema();
         let envelope = with_envelope.then(|| envelope_schema(&shape.name, Some(&schema)));
         Inferred {
             shape,
             schema,
             envelope,
+            subject,
+            published: false,
         }
     }
 
-    /// Folds a document in; rebuilds the schemas only when the shape changed,
-    /// so the steady state reuses one `Arc` (and the converter's caches).
-    fn merge(&mut self, d: &Document) {
-        if self.shape.merge(d) {
-            self.schema = self.shape.connect_schema();
-            if self.envelope.is_some() {
-                self.envelope = Some(envelope_schema(&self.shape.name, Some(&self.schema)));
-            }
+    fn layout(&self) -> Layout {
+        if self.envelope.is_some() {
+            Layout::Envelope
+        } else {
+            Layout::Document
         }
+    }
+
+    /// Folds a document in; when the shape changed, merges it with the
+    /// registry's latest version ([`publish`]) and rebuilds the schemas.
+    /// Unchanged shapes reuse one `Arc` (and the converter's caches).
+    fn merge(&mut self, d: Option<&Document>, registry: Option<&SideRegistry>) {
+        let changed = d.is_some_and(|d| self.shape.merge(d));
+        let Some(registry) = registry else {
+            if changed {
+                self.rebuild();
+            }
+            return;
+        };
+        if !changed && self.published {
+            return;
+        }
+        let job = Publish {
+            registry: registry.clone(),
+            subject: self.subject.clone(),
+            local: self.shape.clone(),
+            layout: self.layout(),
+            schema_of: registered_schema,
+        };
+        match job.run_blocking() {
+            Ok(merged) => {
+                if !self.published {
+                    tracing::info!(
+                        subject = %self.subject,
+                        "schema inference joined the subject's registered versions"
+                    );
+                }
+                self.shape = merged;
+            }
+            Err(e @ publish::PublishError::Foreign { .. }) => {
+                tracing::warn!(subject = %self.subject, "{e}")
+            }
+            // Writing on with the local schema: the converter registers it
+            // and reports the registry's answer if it is refused.
+            Err(e) => tracing::error!(
+                subject = %self.subject,
+                "could not merge the inferred schema with the registry's latest version: {e}"
+            ),
+        }
+        self.published = true;
+        self.rebuild();
+    }
+
+    fn rebuild(&mut self) {
+        self.schema = self.shape.connect_schema();
+        if self.envelope.is_some() {
+            self.envelope = Some(envelope_schema(&self.shape.name, Some(&self.schema)));
+        }
+    }
+}
+
+/// The Connect schema registered for a shape: the document record or the
+/// change-event envelope around it.
+fn registered_schema(shape: &DocShape, layout: Layout) -> SchemaRef {
+    let doc = shape.connect_schema();
+    match layout {
+        Layout::Document => doc,
+        Layout::Envelope => envelope_schema(&shape.name, Some(&doc)),
     }
 }
 
@@ -172,7 +252,8 @@ pub struct SchemaOutput {
     key: KeyMode,
     full_document_only: bool,
     formatter: Formatter,
-    registry: Option<Arc<RegistryClient>>,
+    key_registry: Option<SideRegistry>,
+    value_registry: Option<SideRegistry>,
     topics: Mutex<HashMap<String, TopicState>>,
 }
 
@@ -181,7 +262,8 @@ impl std::fmt::Debug for SchemaOutput {
         f.debug_struct("SchemaOutput")
             .field("value", &self.value)
             .field("key", &self.key)
-            .field("registry", &self.registry.is_some())
+            .field("key_registry", &self.key_registry.is_some())
+            .field("value_registry", &self.value_registry.is_some())
             .finish()
     }
 }
@@ -213,38 +295,50 @@ fn parse_avro(key: &str, text: &str) -> Result<SchemaRef, MongoError> {
     Ok(schema)
 }
 
-/// A registry client from the connector's converter settings or
-/// [`REGISTRY_URL_KEY`].
-fn registry_from(props: &Props) -> Result<Option<Arc<RegistryClient>>, MongoError> {
-    let (key, raw) = match props.get("value.converter.schema.registry.url") {
-        Some(u) if !u.trim().is_empty() => ("value.converter.schema.registry.url", u),
-        _ => match props.get(REGISTRY_URL_KEY) {
-            Some(u) if !u.trim().is_empty() => (REGISTRY_URL_KEY, u),
-            _ => return Ok(None),
-        },
+/// One side's registry: the side's converter settings, else the value
+/// converter's URL, else [`REGISTRY_URL_KEY`].
+fn registry_from(props: &Props, side: &str) -> Result<Option<SideRegistry>, MongoError> {
+    let own = format!("{side}.converter.schema.registry.url");
+    let candidates = [
+        own.as_str(),
+        "value.converter.schema.registry.url",
+        REGISTRY_URL_KEY,
+    ];
+    let Some((key, raw)) = candidates.iter().find_map(|k| {
+        props
+            .get(*k)
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| (*k, u))
+    }) else {
+        return Ok(None);
     };
+    // Credentials and TLS come from the converter whose URL is used.
+    let auth_side = key
+        .split('.')
+        .next()
+        .filter(|_| key != REGISTRY_URL_KEY)
+        .unwrap_or("value");
     let urls = raw
         .split(',')
         .map(str::trim)
         .filter(|u| !u.is_empty())
         .map(str::to_string)
         .collect();
-    let user_info = props
-        .get("value.converter.basic.auth.user.info")
+    let user_info = publish::converter_prop(props, auth_side, "basic.auth.user.info")
         .filter(|_| {
-            props
-                .get("value.converter.basic.auth.credentials.source")
+            publish::converter_prop(props, auth_side, "basic.auth.credentials.source")
                 .is_some_and(|s| s.eq_ignore_ascii_case("USER_INFO"))
         })
-        .cloned();
+        .map(str::to_string);
+    let ssl_prefix = format!("{auth_side}.converter.schema.registry.ssl.");
     let ssl: BTreeMap<String, String> = props
         .iter()
         .filter_map(|(k, v)| {
-            k.strip_prefix("value.converter.schema.registry.ssl.")
+            k.strip_prefix(&ssl_prefix)
                 .map(|s| (s.to_string(), v.clone()))
         })
         .collect();
-    RegistryClient::new(RegistryClientConfig {
+    let client = RegistryClient::new(RegistryClientConfig {
         urls,
         user_info,
         url_credentials: false,
@@ -252,13 +346,22 @@ fn registry_from(props: &Props) -> Result<Option<Arc<RegistryClient>>, MongoErro
         cache_capacity: 1000,
         ssl,
     })
-    .map(|c| Some(Arc::new(c)))
     .map_err(|e| {
         config_err(
             key,
             format!("{e}; give one or more http(s) URLs, comma-separated"),
         )
-    })
+    })?;
+    let (data, strategy, normalize, register) =
+        publish::side_settings(props, side, key == REGISTRY_URL_KEY)
+            .map_err(|(k, m)| config_err(&k, m))?;
+    Ok(Some(SideRegistry {
+        client: Arc::new(client),
+        data,
+        strategy,
+        normalize,
+        register,
+    }))
 }
 
 impl SchemaOutput {
@@ -294,10 +397,11 @@ impl SchemaOutput {
             Some(t) => KeyMode::Explicit(parse_avro("output.schema.key", t)?),
             None => KeyMode::Infer,
         };
-        let registry = registry_from(props)?;
+        let key_registry = registry_from(props, "key")?;
+        let value_registry = registry_from(props, "value")?;
         let infers = (value_schema && matches!(value, ValueMode::Infer))
             || (key_schema && matches!(key, KeyMode::Infer));
-        if infers && registry.is_none() {
+        if infers && value_registry.is_none() {
             tracing::warn!(
                 "schema inference without a schema registry URL (value.converter.schema.registry.url or {REGISTRY_URL_KEY}): inferred schemas restart empty after a restart, and a registry set to BACKWARD may reject them"
             );
@@ -307,85 +411,24 @@ impl SchemaOutput {
             key,
             full_document_only,
             formatter,
-            registry,
+            key_registry,
+            value_registry,
             topics: Mutex::new(HashMap::new()),
         }))
     }
 
-    /// The latest registered schema of a subject as Connect schema, `None`
-    /// when the subject has none (or no registry is configured).
-    ///
-    /// Records are built in synchronous code that may run on the async
-    /// runtime, so the one request per subject and task runs on its own
-    /// thread with its own small runtime instead of blocking a runtime
-    /// worker inside `block_on`.
-    fn registered(&self, subject: &str) -> Option<SchemaRef> {
-        let client = self.registry.clone()?;
-        let subj = subject.to_string();
-        let fetched = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            match rt.block_on(client.latest(&subj)) {
-                Ok(l) => Ok(Some(l.schema.to_string())),
-                Err(e) if e.status() == Some(404) => Ok(None),
-                Err(e) => Err(e.to_string()),
-            }
-        })
-        .join()
-        .unwrap_or_else(|_| Err("the registry lookup thread panicked".into()));
-        let text = match fetched {
-            Ok(Some(t)) => t,
-            Ok(None) => return None,
-            Err(e) => {
-                tracing::warn!(
-                    subject,
-                    "cannot load the registered schema, inference starts empty: {e}"
-                );
-                return None;
-            }
+    /// The subject a side's converter writes a record named `record` to
+    /// (TopicNameStrategy without a registry: only a label then).
+    fn subject(&self, topic: &str, is_key: bool, record: &str) -> String {
+        let registry = if is_key {
+            &self.key_registry
+        } else {
+            &self.value_registry
         };
-        let parsed = avro_schema::parse(&text)
-            .map_err(|e| e.0)
-            .and_then(|(a, n)| {
-                AvroDataConfig::default()
-                    .to_connect_schema(&a, &n, None)
-                    .map_err(|e| e.to_string())
-            });
-        match parsed {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(subject, "the registered schema cannot seed inference: {e}");
-                None
-            }
-        }
-    }
-
-    /// A document shape seeded from the registry, else empty; `field`
-    /// names the envelope field holding the document (`fullDocument`).
-    fn seed(&self, subject: &str, name: String, field: Option<&str>) -> DocShape {
-        let Some(s) = self.registered(subject) else {
-            return DocShape::new(name);
-        };
-        let doc = match field {
-            Some(f) => s.field(f).map(|f| f.schema.as_ref()),
-            None => Some(s.as_ref()),
-        };
-        match doc.map(infer::doc_from_connect) {
-            Some(Ok(shape)) => {
-                tracing::info!(
-                    subject,
-                    "schema inference continues from the registry's latest version"
-                );
-                shape
-            }
-            Some(Err(e)) => {
-                tracing::warn!(subject, "the registered schema was not inferred by connectd ({}), inference starts empty", e.0);
-                DocShape::new(name)
-            }
-            None => DocShape::new(name),
-        }
+        registry
+            .as_ref()
+            .map(|r| r.subject(topic, is_key, record))
+            .unwrap_or_else(|| format!("{topic}-{}", if is_key { "key" } else { "value" }))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, TopicState>> {
@@ -405,14 +448,11 @@ impl SchemaOutput {
         let mut topics = self.lock();
         let st = topics.entry(topic.to_string()).or_default();
         let inferred = st.key.get_or_insert_with(|| {
-            let shape = self.seed(
-                &format!("{topic}-key"),
-                format!("{}_Key", base_name(db, coll)),
-                None,
-            );
-            Inferred::new(shape, false)
+            let name = format!("{}_Key", base_name(db, coll));
+            let subject = self.subject(topic, true, &name);
+            Inferred::new(DocShape::new(name), false, subject)
         });
-        inferred.merge(key_doc);
+        inferred.merge(Some(key_doc), self.key_registry.as_ref());
         let v = inferred.shape.encode(&inferred.schema, key_doc);
         (inferred.schema.clone(), v)
     }
@@ -435,22 +475,25 @@ impl SchemaOutput {
                 let st = topics.entry(topic.to_string()).or_default();
                 let envelope = !self.full_document_only;
                 let inferred = st.value.get_or_insert_with(|| {
-                    let shape = self.seed(
-                        &format!("{topic}-value"),
-                        base_name(db, coll),
-                        envelope.then_some("fullDocument"),
-                    );
-                    Inferred::new(shape, envelope)
+                    let name = base_name(db, coll);
+                    let record = if envelope {
+                        format!("{name}_ChangeStream")
+                    } else {
+                        name.clone()
+                    };
+                    let subject = self.subject(topic, false, &record);
+                    Inferred::new(DocShape::new(name), envelope, subject)
                 });
+                let registry = self.value_registry.as_ref();
                 if !envelope {
-                    inferred.merge(ev);
+                    inferred.merge(Some(ev), registry);
                     let v = inferred.shape.encode(&inferred.schema, ev);
                     return (inferred.schema.clone(), v);
                 }
                 let full = ev.get_document("fullDocument").ok();
-                if let Some(d) = full {
-                    inferred.merge(d);
-                }
+                // A delete has no document, but as a subject's first record
+                // it still needs the registered version to write with.
+                inferred.merge(full, registry);
                 let (Some(schema), doc_schema) =
                     (inferred.envelope.clone(), inferred.schema.clone())
                 else {
@@ -466,7 +509,7 @@ impl SchemaOutput {
     /// The envelope struct of a change event; `full` is the inferred
     /// `fullDocument`, or `None` to write it as a JSON string.
     fn envelope_value(&self, schema: &SchemaRef, ev: &Document, full: Option<Value>) -> Value {
-        let json = |b: &Bson| Value::String(bsonx::to_json(b, self.formatter).to_string());
+        let json = |b: &Bson| Value::String(json_text(b, self.formatter));
         let mut s = Struct::new(schema.clone());
         let mut put = |name: &str, v: Value| {
             s.put(name, v);
@@ -495,10 +538,15 @@ impl SchemaOutput {
             }
             _ => {}
         }
-        let ns_schema = namespace_schema();
         for name in ["ns", "to"] {
             if let Ok(ns) = ev.get_document(name) {
-                let mut n = Struct::new(ns_schema.clone());
+                // The envelope's own field schema: building one per record
+                // cost several allocations.
+                let ns_schema = schema
+                    .field(name)
+                    .map(|f| f.schema.clone())
+                    .unwrap_or_else(namespace_schema);
+                let mut n = Struct::new(ns_schema);
                 if let Ok(db) = ns.get_str("db") {
                     n.put("db", Value::String(db.to_string()));
                 }
@@ -539,6 +587,21 @@ impl SchemaOutput {
             put("lsid", Value::Struct(ls));
         }
         Value::Struct(s)
+    }
+}
+
+/// A value's JSON text in the formatter's form. The non-canonical
+/// formatters are written straight into the string, which is the same text
+/// as building the JSON tree first (the JSON snapshot path relies on this
+/// too) without the tree's allocations.
+fn json_text(b: &Bson, f: Formatter) -> String {
+    match f {
+        Formatter::Extended => bsonx::to_json(b, f).to_string(),
+        _ => {
+            let mut out = String::with_capacity(64);
+            bsonx::write_json(&mut out, b, f);
+            out
+        }
     }
 }
 
