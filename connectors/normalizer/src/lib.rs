@@ -16,6 +16,7 @@ pub mod connector;
 pub mod envelope;
 pub mod error;
 pub mod fold;
+mod infer;
 pub mod metrics;
 pub mod store;
 pub mod task;
