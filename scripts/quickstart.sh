@@ -20,6 +20,22 @@
 # Usage: scripts/quickstart.sh
 #   CONNECTD_BIN=/path/to/worker   skip the cargo build and run that executable
 #   MONGODB_URI=mongodb://...      use that replica set instead of mongo-sim
+# For scripts that build on this pipeline (scripts/flink-interop.sh), and so
+# that several runs can share one broker and replica set at the same time:
+#   QUICKSTART_NO_DEV_ENV=1        do not run dev-env.sh; use KAFKA_BOOTSTRAP
+#                                  and MONGODB_URI as given
+#   QUICKSTART_NAME=name           connector names <name>-mongodb and
+#                                  <name>-changelog, topic prefix <name>-<time>
+#                                  (default quickstart)
+#   QUICKSTART_PREFIX=prefix       topic prefix (the upsert topic is
+#                                  <prefix>.<db>.orders)
+#   QUICKSTART_DB=db               MongoDB database (default shop)
+#   QUICKSTART_REST_PORT=port      the worker's REST port (default 8083)
+#   QUICKSTART_EXTRA_CONNECTOR=f   one more connector's properties file for
+#                                  the worker (e.g. a second normalizer)
+#   QUICKSTART_EXTRA_CHANGELOGS="t ..."  more changelog topics that must
+#                                  rebuild MongoDB's state before the worker
+#                                  stops (those of the extra connector)
 # Afterwards the services keep running; stop them with scripts/dev-env.sh down.
 set -euo pipefail
 
@@ -27,23 +43,28 @@ export LOG_TAG=quickstart
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-SOURCE=quickstart-mongodb
-SINK=quickstart-changelog
-DB=shop
+NAME=${QUICKSTART_NAME:-quickstart}
+SOURCE=$NAME-mongodb
+SINK=$NAME-changelog
+DB=${QUICKSTART_DB:-shop}
 COLL=orders
 # A fresh topic per run: the broker keeps earlier runs' topics.
-PREFIX=quickstart-$(date +%Y%m%d-%H%M%S)
+PREFIX=${QUICKSTART_PREFIX:-$NAME-$(date +%Y%m%d-%H%M%S)}
 TOPIC=$PREFIX.$DB.$COLL
 CHANGELOG=$TOPIC.changelog
-REST=http://127.0.0.1:8083
+REST=http://127.0.0.1:${QUICKSTART_REST_PORT:-8083}
+EXTRA_CONNECTOR=${QUICKSTART_EXTRA_CONNECTOR:-}
+read -r -a EXTRA_CHANGELOGS <<<"${QUICKSTART_EXTRA_CHANGELOGS:-}"
 
 need_cmd curl
 need_cmd python3
 
 # 1. Kafka, mongo-sim and the registry. A MONGODB_URI given by the caller wins.
 GIVEN_MONGODB_URI="${MONGODB_URI:-}"
-exports=$("$REPO/scripts/dev-env.sh" up)
-eval "$exports"
+if [[ ${QUICKSTART_NO_DEV_ENV:-} != 1 ]]; then
+  exports=$("$REPO/scripts/dev-env.sh" up)
+  eval "$exports"
+fi
 : "${KAFKA_BOOTSTRAP:?dev-env.sh did not export KAFKA_BOOTSTRAP}"
 if [[ -n $GIVEN_MONGODB_URI ]]; then MONGODB_URI=$GIVEN_MONGODB_URI; fi
 : "${MONGODB_URI:?dev-env.sh did not export MONGODB_URI}"
@@ -141,14 +162,15 @@ worker_died() {
   die "connectd exited early (exit status $rc) $1"
 }
 
-# 4. Run the worker.
 # 4. Seed MongoDB (a fresh collection each run).
 python3 "$REPO/scripts/lib/quickstart_mongo.py" seed "$MONGODB_URI" "$DB" "$COLL" 1000 ||
   die "could not seed $DB.$COLL at $MONGODB_URI"
 
 # 5. Run the worker with both connectors.
-log "starting: $BIN standalone $TMP/worker.properties $TMP/source.properties $TMP/sink.properties"
-"$BIN" standalone "$TMP/worker.properties" "$TMP/source.properties" "$TMP/sink.properties" \
+CONNECTORS=("$TMP/source.properties" "$TMP/sink.properties")
+if [[ -n $EXTRA_CONNECTOR ]]; then CONNECTORS+=("$EXTRA_CONNECTOR"); fi
+log "starting: $BIN standalone $TMP/worker.properties ${CONNECTORS[*]}"
+"$BIN" standalone "$TMP/worker.properties" "${CONNECTORS[@]}" \
   </dev/null >"$TMP/connectd.log" 2>&1 &
 WORKER_PID=$!
 
@@ -175,7 +197,7 @@ python3 "$REPO/scripts/lib/quickstart_mongo.py" change "$MONGODB_URI" "$DB" "$CO
 
 # 6. Check and show what happened.
 python3 "$REPO/scripts/lib/quickstart_mongo.py" check "$MONGODB_URI" "$DB" "$COLL" \
-  "$KAFKA_BOOTSTRAP" "$TOPIC" "$CHANGELOG" ||
+  "$KAFKA_BOOTSTRAP" "$TOPIC" "$CHANGELOG" "${EXTRA_CHANGELOGS[@]}" ||
   die "the topics do not match MongoDB (see above)"
 for c in "$SOURCE" "$SINK"; do
   echo "== GET $REST/connectors/$c/status"

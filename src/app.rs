@@ -501,8 +501,14 @@ mod tests {
         let mut p: connect_api::config::Props = [
             ("bootstrap.servers", "b:9092"),
             ("group.id", "g"),
-            ("key.converter", "org.apache.kafka.connect.json.JsonConverter"),
-            ("value.converter", "org.apache.kafka.connect.json.JsonConverter"),
+            (
+                "key.converter",
+                "org.apache.kafka.connect.json.JsonConverter",
+            ),
+            (
+                "value.converter",
+                "org.apache.kafka.connect.json.JsonConverter",
+            ),
             ("config.storage.topic", "c"),
             ("offset.storage.topic", "o"),
             ("status.storage.topic", "s"),

@@ -5,11 +5,13 @@
                            ObjectId _ids, nested documents, arrays)
   change URI DB COLL R     update, replace, delete and insert some orders
                            (R: a round number, makes the inserted _ids new)
-  check  URI DB COLL BOOTSTRAP TOPIC CHANGELOG
+  check  URI DB COLL BOOTSTRAP TOPIC CHANGELOG [CHANGELOG...]
                            wait (up to 90 s) until
                            * TOPIC (upserts: key {"_id":..}, value the document
                              or a tombstone) folds to MongoDB's final state, and
-                           * CHANGELOG (Debezium envelope) folds to the same
+                           * each CHANGELOG (Debezium envelope, with or
+                             without JsonConverter's schema/payload wrapping,
+                             images as objects or JSON text) folds to the same
                              state, every update's and delete's `before` being
                              the previous image of its key, and it holds
                              updates and deletes (not only snapshot reads);
@@ -132,6 +134,13 @@ def fold_changelog(records):
             continue
         key = canon(json.loads(m.key())["_id"])
         env = json.loads(m.value())
+        # output.json.schemas.enable=true wraps the envelope like JsonConverter.
+        if isinstance(env, dict) and "schema" in env and "payload" in env:
+            env = env["payload"]
+        # io.debezium.data.Json images are the document as JSON text.
+        for image in ("before", "after"):
+            if isinstance(env.get(image), str):
+                env[image] = json.loads(env[image])
         op = env.get("op")
         ops[op] = ops.get(op, 0) + 1
         if op in ("c", "r"):
@@ -160,37 +169,45 @@ def diff(want, got):
     return missing, extra, wrong
 
 
-def check(uri, db, coll, bootstrap, topic, changelog):
+def check(uri, db, coll, bootstrap, topic, changelogs):
     want = mongo_state(uri, db, coll)
     deadline = time.time() + 90
     while True:
         upserts = read_all(bootstrap, topic)
-        entries = read_all(bootstrap, changelog)
         got = fold_upserts(upserts)
-        cl_state, ops, problems = fold_changelog(entries)
+        folded = []
+        for changelog in changelogs:
+            entries = read_all(bootstrap, changelog)
+            folded.append((changelog, entries) + fold_changelog(entries))
         # The quickstart changes orders after the snapshot too, so the
         # changelog must carry stream updates and deletes, not only reads.
-        ok = (got == want and cl_state == want and not problems
-              and ops.get("u", 0) > 0 and ops.get("d", 0) > 0)
+        ok = got == want and all(
+            cl_state == want and not problems and ops.get("u", 0) > 0 and ops.get("d", 0) > 0
+            for _, _, cl_state, ops, problems in folded)
         if ok or time.time() > deadline:
             break
         time.sleep(1.0)
     print("MongoDB %s.%s: %d documents" % (db, coll, len(want)))
     print("%s: %d records, folds to %d documents" % (topic, len(upserts), len(got)))
-    print("%s: %d records (ops %s), folds to %d documents"
-          % (changelog, len(entries), json.dumps(ops, sort_keys=True), len(cl_state)))
+    for changelog, entries, cl_state, ops, _ in folded:
+        print("%s: %d records (ops %s), folds to %d documents"
+              % (changelog, len(entries), json.dumps(ops, sort_keys=True), len(cl_state)))
     if not ok:
-        for name, state in ((topic, got), (changelog, cl_state)):
+        for name, state in [(topic, got)] + [(f[0], f[2]) for f in folded]:
             missing, extra, wrong = diff(want, state)
             if missing or extra or wrong:
                 print("%s differs from MongoDB: missing %s, extra %s, different %s"
                       % (name, missing[:5], extra[:5], wrong[:5]), file=sys.stderr)
-        for p in problems[:5]:
-            print("changelog problem: %s" % p, file=sys.stderr)
-        if not (ops.get("u") and ops.get("d")):
-            print("the changelog has no stream updates/deletes: ops %s" % ops, file=sys.stderr)
+        for changelog, _, _, ops, problems in folded:
+            for p in problems[:5]:
+                print("%s problem: %s" % (changelog, p), file=sys.stderr)
+            if not (ops.get("u") and ops.get("d")):
+                print("%s has no stream updates/deletes: ops %s" % (changelog, ops),
+                      file=sys.stderr)
         return 1
-    print("OK: both topics rebuild MongoDB's final state; every before-image matches")
+    print("OK: the upsert topic and the changelog%s rebuild MongoDB's final state; "
+          "every before-image matches" % ("s" if len(folded) > 1 else ""))
+    entries = folded[0][1]
     sample = next((m for m in entries if m.value() and json.loads(m.value()).get("op") == "u"), None)
     if sample is not None:
         print("== a changelog update (key  value)")
@@ -206,8 +223,8 @@ def main(argv):
     if cmd == "change" and len(argv) == 6:
         change(argv[2], argv[3], argv[4], int(argv[5]))
         return 0
-    if cmd == "check" and len(argv) == 8:
-        return check(*argv[2:8])
+    if cmd == "check" and len(argv) >= 8:
+        return check(*argv[2:7], argv[7:])
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -362,7 +362,8 @@ mod broker_tests {
     #[tokio::test]
     async fn read_to_end_sees_every_write_on_every_partition() {
         let topic = topic(25).await;
-        let seen: Arc<Mutex<Vec<(i32, Vec<u8>)>>> = Arc::default();
+        type Seen = Arc<Mutex<Vec<(i32, Vec<u8>)>>>;
+        let seen: Seen = Arc::default();
         let sink = Arc::clone(&seen);
         let log = KafkaLog::start(
             &clients(),

@@ -16,7 +16,8 @@
 //! so the bytes and the registered schema are what Connect with Debezium
 //! would produce. Schemaless JSON is assembled from JsonConverter pieces so
 //! that JSON documents can be nested as objects (Flink's `debezium-json`
-//! maps columns from them).
+//! maps columns from them); JSON with schemas nests them too, as structs
+//! with a schema inferred from each event's images (`crate::infer`).
 
 use std::sync::{Arc, Mutex};
 
@@ -327,7 +328,19 @@ impl EnvelopeEncoder {
             }
             None => self.json_image.clone(),
         };
-        let envelope = SchemaBuilder::struct_()
+        let envelope = self.build_envelope_schema(ns, &image);
+        let entry = Arc::new(EnvelopeSchemas {
+            ns: ns.to_string(),
+            input: input.cloned(),
+            image,
+            envelope,
+        });
+        cache.push(entry.clone());
+        entry
+    }
+
+    fn build_envelope_schema(&self, ns: &str, image: &SchemaRef) -> SchemaRef {
+        SchemaBuilder::struct_()
             .name(format!("{ns}.Envelope"))
             .version(ENVELOPE_VERSION)
             .field("before", image.clone())
@@ -338,15 +351,7 @@ impl EnvelopeEncoder {
             .field("ts_us", Schema::primitive(SchemaType::Int64, true))
             .field("ts_ns", Schema::primitive(SchemaType::Int64, true))
             .field("transaction", self.block_schema.clone())
-            .build();
-        let entry = Arc::new(EnvelopeSchemas {
-            ns: ns.to_string(),
-            input: input.cloned(),
-            image,
-            envelope,
-        });
-        cache.push(entry.clone());
-        entry
+            .build()
     }
 
     /// The envelope schema used for documents of `input_topic` with this
@@ -438,6 +443,12 @@ impl EnvelopeEncoder {
         if self.format == (OutputFormat::Json { schemas: false }) {
             let (before, after) = (before.map(Vec::as_slice), after.map(Vec::as_slice));
             return self.plain_envelope(op, before, after, src, now_ns);
+        }
+        if self.document == DocumentEncoding::Auto {
+            let (b, a) = (before.map(Vec::as_slice), after.map(Vec::as_slice));
+            if let Some(bytes) = self.inferred_envelope(op, b, a, src, now_ns)? {
+                return Ok(bytes);
+            }
         }
         let (schema, value) = self.schema_envelope(op, before, after, src, now_ns)?;
         Ok(self
@@ -558,16 +569,85 @@ impl EnvelopeEncoder {
                 Some(Image::Typed(st)) => Value::Struct(project(&st, &schemas.image)),
             }
         };
+        let env = self.envelope_value(
+            &schemas.envelope,
+            op,
+            to_value(before),
+            to_value(after),
+            src,
+            now_ns,
+        );
+        Ok((schemas.envelope.clone(), env))
+    }
+
+    fn envelope_value(
+        &self,
+        envelope: &SchemaRef,
+        op: &str,
+        before: Value,
+        after: Value,
+        src: &SourceInfo,
+        now_ns: i64,
+    ) -> Value {
         let (ms, us) = (now_ns / 1_000_000, now_ns / 1_000);
-        let env = Struct::new(schemas.envelope.clone())
-            .with("before", to_value(before))
-            .with("after", to_value(after))
-            .with("source", self.source_struct(src))
-            .with("op", Value::String(op.into()))
-            .with("ts_ms", Value::Int64(ms))
-            .with("ts_us", Value::Int64(us))
-            .with("ts_ns", Value::Int64(now_ns));
-        Ok((schemas.envelope.clone(), Value::Struct(env)))
+        Value::Struct(
+            Struct::new(envelope.clone())
+                .with("before", before)
+                .with("after", after)
+                .with("source", self.source_struct(src))
+                .with("op", Value::String(op.into()))
+                .with("ts_ms", Value::Int64(ms))
+                .with("ts_us", Value::Int64(us))
+                .with("ts_ns", Value::Int64(now_ns)),
+        )
+    }
+
+    /// JSON with schemas for stored JSON-object documents (the MongoDB
+    /// source's values): struct images with a schema inferred from this
+    /// event's documents (`crate::infer`), so that consumers which map
+    /// `before` / `after` to columns (Flink's `debezium-json` with
+    /// `schema-include=true`) get objects rather than JSON text. `None` when
+    /// an image is not a stored JSON object or no Connect schema fits both:
+    /// the caller writes JSON-text images then.
+    fn inferred_envelope(
+        &self,
+        op: &str,
+        before: Option<&[u8]>,
+        after: Option<&[u8]>,
+        src: &SourceInfo,
+        now_ns: i64,
+    ) -> ConnectResult<Option<Vec<u8>>> {
+        // Some(None): no image; None: an image that is not a JSON object.
+        let parse = |stored: Option<&[u8]>| -> Option<Option<serde_json::Value>> {
+            match stored {
+                None => Some(None),
+                Some(b) => match b.split_first() {
+                    Some((&DOC_OBJECT, text)) => serde_json::from_slice(text).ok().map(Some),
+                    _ => None,
+                },
+            }
+        };
+        let (Some(before), Some(after)) = (parse(before), parse(after)) else {
+            return Ok(None);
+        };
+        let docs: Vec<&serde_json::Value> = before.iter().chain(after.iter()).collect();
+        let ns = avro_namespace(&src.topic);
+        let Some((image, mut values)) = crate::infer::infer(&docs, &format!("{ns}.Value")) else {
+            return Ok(None);
+        };
+        // `values` follows `docs`: [before?, after?].
+        let after_v = after.as_ref().and_then(|_| values.pop());
+        let before_v = before.as_ref().and_then(|_| values.pop());
+        let envelope = self.build_envelope_schema(&ns, &image);
+        let value = self.envelope_value(
+            &envelope,
+            op,
+            before_v.unwrap_or(Value::Null),
+            after_v.unwrap_or(Value::Null),
+            src,
+            now_ns,
+        );
+        self.json_out.serialize(Some(&envelope), &value)
     }
 
     fn to_json_image(&self, img: Image) -> ConnectResult<Image> {
@@ -756,17 +836,95 @@ mod tests {
                 "transaction"
             ]
         );
-        assert_eq!(schema["fields"][0]["name"], JSON_SCHEMA_NAME);
-        assert_eq!(schema["fields"][0]["type"], "string");
-        assert_eq!(schema["fields"][0]["optional"], true);
+        // JSON documents get a struct schema inferred from the event's images.
+        for image in [&schema["fields"][0], &schema["fields"][1]] {
+            assert_eq!(image["name"], "mongo.shop.orders.Value");
+            assert_eq!(image["type"], "struct");
+            assert_eq!(image["optional"], true);
+            assert_eq!(image["fields"][1]["field"], "qty");
+            assert_eq!(image["fields"][1]["type"], "int64");
+        }
         assert_eq!(schema["fields"][3]["optional"], false);
         assert_eq!(schema["fields"][2]["name"], SOURCE_SCHEMA_NAME);
         assert_eq!(schema["fields"][7]["name"], BLOCK_SCHEMA_NAME);
         let p = &v["payload"];
-        assert_eq!(p["before"], r#"{"_id": 1, "qty": 2}"#);
-        assert_eq!(p["after"], r#"{"_id": 1, "qty": 3}"#);
+        assert_eq!(p["before"], json!({"_id": 1, "qty": 2}));
+        assert_eq!(p["after"], json!({"_id": 1, "qty": 3}));
         assert_eq!(p["op"], "u");
         assert_eq!(p["source"]["offset"], 41);
+    }
+
+    /// Flink's `debezium-json` (`schema-include=true`) reads `payload.before`
+    /// and `payload.after` as rows: JSON text there fails the job
+    /// ("Fail to deserialize at field: after", TextNode is not an ObjectNode),
+    /// which is what JSON-text images of the MongoDB source's documents did.
+    #[tokio::test]
+    async fn json_with_schemas_nests_json_documents_as_structs_for_flink() {
+        let e = enc(OutputFormat::Json { schemas: true }, DocumentEncoding::Auto);
+        let before = string_doc(
+            &e,
+            r#"{"_id": {"$oid": "65a1"}, "qty": 2, "items": [{"price": 1}]}"#,
+        );
+        let after = string_doc(&e, r#"{"_id": {"$oid": "65a1"}, "status": "replaced"}"#);
+        let v = json_of(&e, &Event::Update { before, after }).await;
+        let p = &v["payload"];
+        assert!(p["before"].is_object() && p["after"].is_object(), "{p}");
+        assert_eq!(p["before"]["_id"], json!({"$oid": "65a1"}));
+        assert_eq!(p["before"]["items"], json!([{"price": 1}]));
+        // One image schema for both: the union of their fields, so a field
+        // missing from one image is null there.
+        assert_eq!(p["before"]["status"], json!(null));
+        assert_eq!(p["after"]["qty"], json!(null));
+        assert_eq!(p["after"]["status"], "replaced");
+        let after_only = string_doc(&e, r#"{"_id": 7}"#);
+        let created = json_of(
+            &e,
+            &Event::Create {
+                after: after_only,
+                snapshot: true,
+            },
+        )
+        .await;
+        assert_eq!(created["payload"]["before"], json!(null));
+        assert_eq!(created["payload"]["after"], json!({"_id": 7}));
+        assert_eq!(created["payload"]["op"], "r");
+        let deleted = json_of(
+            &e,
+            &Event::Delete {
+                before: string_doc(&e, r#"{"_id": 7}"#),
+            },
+        )
+        .await;
+        assert_eq!(deleted["payload"]["before"], json!({"_id": 7}));
+        assert_eq!(deleted["payload"]["after"], json!(null));
+    }
+
+    #[tokio::test]
+    async fn json_with_schemas_keeps_text_images_when_no_schema_fits() {
+        let e = enc(OutputFormat::Json { schemas: true }, DocumentEncoding::Auto);
+        // A field that is a string before and an object after.
+        let before = string_doc(&e, r#"{"_id": 1, "a": "x"}"#);
+        let after = string_doc(&e, r#"{"_id": 1, "a": {"b": 1}}"#);
+        let v = json_of(&e, &Event::Update { before, after }).await;
+        assert_eq!(v["schema"]["fields"][0]["name"], JSON_SCHEMA_NAME);
+        assert_eq!(v["payload"]["before"], r#"{"_id": 1, "a": "x"}"#);
+        assert_eq!(v["payload"]["after"], r#"{"_id": 1, "a": {"b": 1}}"#);
+        // output.document.encoding=string: always text (the Debezium MongoDB shape).
+        let e = enc(
+            OutputFormat::Json { schemas: true },
+            DocumentEncoding::String,
+        );
+        let after = string_doc(&e, r#"{"_id": 1}"#);
+        let v = json_of(
+            &e,
+            &Event::Create {
+                after,
+                snapshot: false,
+            },
+        )
+        .await;
+        assert_eq!(v["schema"]["fields"][1]["name"], JSON_SCHEMA_NAME);
+        assert_eq!(v["payload"]["after"], r#"{"_id": 1}"#);
     }
 
     fn order_schema(with_name: bool) -> SchemaRef {

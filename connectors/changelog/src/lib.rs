@@ -9,6 +9,7 @@
 //!   (with or without schemas) or Avro.
 
 pub mod envelope;
+mod infer;
 
 pub use envelope::{EnvelopeEncoder, SourceInfo};
 

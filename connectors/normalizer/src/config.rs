@@ -68,7 +68,7 @@ pub fn config_def() -> ConfigDef {
         .define(key(OUTPUT_JSON_SCHEMAS, Boolean, "false", Medium,
             "With output.format=json: wrap each envelope as {\"schema\":...,\"payload\":...} like JsonConverter with schemas.enable=true (Flink's debezium-json.schema-include=true)."))
         .define(key(OUTPUT_DOCUMENT_ENCODING, String, "auto", Medium,
-            "How before/after carry the document. 'auto': a struct with the input's value schema (record <input topic>.Value) when the input has one, a nested JSON object for JSON documents in schemaless JSON output, JSON text (io.debezium.data.Json) otherwise. 'string': always JSON text, the Debezium MongoDB connector's shape.")
+            "How before/after carry the document. 'auto': a struct with the input's value schema (record <input topic>.Value) when the input has one, for JSON documents (JSON objects without a struct schema, like the MongoDB source's values) a nested object in JSON output, with schemas.enable a struct schema inferred from each event's images (record <input topic>.Value; JSON text when no Connect type fits them), JSON text (io.debezium.data.Json) otherwise and in Avro. 'string': always JSON text, the Debezium MongoDB connector's shape.")
             .validator(Validator::one_of(&["auto", "string"])))
         .define(key(OUTPUT_TOMBSTONES, Boolean, "false", Low,
             "Also write a tombstone (null value) after each delete event, as Debezium does for compacted topics. Off because the changelog topic must not be compacted."))
