@@ -119,12 +119,7 @@ pub fn snapshot_record(
     if let Some(ch) = &cfg.changelog {
         let topic = cfg.topic(db, Some(coll));
         // The key the upsert output gives the same copy.
-        let key = if cfg.document_key_as_key {
-            doc! {"_id": id}
-        } else {
-            doc! {"_id": {"_id": id, "copyingData": true}}
-        };
-        let (key_schema, key) = encoded(cfg, &key, true, (&topic, db, coll));
+        let (key_schema, key) = encoded(cfg, &snapshot_key(cfg, id), true, (&topic, db, coll));
         let value = ch
             .snapshot(&topic, db, coll, bsonx::doc_json(&d, cfg.formatter))
             .map_err(|e| {
@@ -155,11 +150,7 @@ pub fn snapshot_record(
             cfg, db, coll, partition, offset, key, value,
         ));
     }
-    let key = if cfg.document_key_as_key {
-        doc! {"_id": id.clone()}
-    } else {
-        doc! {"_id": {"_id": id.clone(), "copyingData": true}}
-    };
+    let key = snapshot_key(cfg, id.clone());
     let value = if cfg.full_document_only {
         d
     } else {
@@ -187,6 +178,16 @@ pub fn snapshot_record(
             ..Default::default()
         },
     })
+}
+
+/// The key document of a copied document: its `_id`, or the official
+/// connector's `{_id: {_id, copyingData: true}}`.
+fn snapshot_key(cfg: &MongoConfig, id: Bson) -> Document {
+    if cfg.document_key_as_key {
+        doc! {"_id": id}
+    } else {
+        doc! {"_id": {"_id": id, "copyingData": true}}
+    }
 }
 
 /// Key and value of a copied document as JSON text, written directly (the
