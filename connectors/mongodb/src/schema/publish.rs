@@ -207,14 +207,29 @@ impl Publish {
                     for shape in &missed {
                         changed |= grown.merge_shape(shape);
                     }
-                    if !changed {
-                        return Ok(merged);
+                    if changed {
+                        local = grown;
+                        format!(
+                            "{} versions registered meanwhile hold fields the merge lacks",
+                            missed.len()
+                        )
+                    } else {
+                        // The registry answers a text it already holds with
+                        // that older version's id, registering nothing, so
+                        // a newer version without our fields may still be
+                        // the latest (seen in CI with eight concurrent
+                        // writers). Return only once the latest holds them.
+                        let latest = client.latest_uncached(&self.subject).await?;
+                        let mut latest_shape = self.shape_of(&latest.schema)?;
+                        if !latest_shape.merge_shape(&merged) {
+                            return Ok(merged);
+                        }
+                        local = merged;
+                        format!(
+                            "the latest version (v{}) lacks fields of this writer",
+                            latest.version
+                        )
                     }
-                    local = grown;
-                    format!(
-                        "{} versions registered meanwhile hold fields the merge lacks",
-                        missed.len()
-                    )
                 }
                 // 409: incompatible with a version registered after our read.
                 Err(e) if e.status() == Some(409) => e.to_string(),
