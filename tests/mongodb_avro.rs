@@ -59,12 +59,6 @@ fn config(uri: &str, prefix: &str, db: &str, coll: &str, extra: &[(&str, &str)])
     c
 }
 
-async fn create(w: &TestWorker, name: &str, config: &Json) {
-    let body = json!({"name": name, "config": config});
-    let (code, resp) = w.call("POST", "/connectors", Some(&body)).await;
-    assert_eq!(code, 201, "create {name}: {resp}");
-}
-
 async fn delete(w: &TestWorker, name: &str) {
     let (code, resp) = w.call("DELETE", &format!("/connectors/{name}"), None).await;
     assert_eq!(code, 204, "delete {name}: {resp}");
@@ -341,7 +335,7 @@ async fn evolving_documents_snapshot_stream_and_restart() {
         &[("publish.full.document.only", "true")],
     );
     enforce_backward(&[format!("{topic}-value"), format!("{topic}-key")]).await;
-    create(&w, &name, &cfg).await;
+    w.create_connector(&name, &cfg).await;
     wait_records(&w, &name, &topic, snap.len()).await;
 
     let c = mongo.client.database(&db).collection::<Document>(coll);
@@ -377,7 +371,7 @@ async fn evolving_documents_snapshot_stream_and_restart() {
     let name2 = unique("mongo-avro-restart");
     let mut cfg2 = cfg.clone();
     cfg2["startup.mode"] = json!("latest");
-    create(&w, &name2, &cfg2).await;
+    w.create_connector(&name2, &cfg2).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     // Alone, these values would give `qty` and `addr` narrower types than
     // the registered unions, which BACKWARD forbids; continued from the
@@ -420,7 +414,8 @@ async fn change_events_with_inferred_full_document() {
     let prefix = unique("ave");
     let topic = format!("{prefix}.{db}.{coll}");
     enforce_backward(&[format!("{topic}-value"), format!("{topic}-key")]).await;
-    create(&w, &name, &config(&mongo.uri, &prefix, &db, coll, &[])).await;
+    w.create_connector(&name, &config(&mongo.uri, &prefix, &db, coll, &[]))
+        .await;
     wait_records(&w, &name, &topic, snap.len()).await;
 
     let c = mongo.client.database(&db).collection::<Document>(coll);
@@ -539,7 +534,7 @@ async fn tasks_sharing_a_collection_merge_their_schemas() {
         ],
     );
     enforce_backward(&[format!("{topic}-value"), format!("{topic}-key")]).await;
-    create(&w, &name, &cfg).await;
+    w.create_connector(&name, &cfg).await;
     wait_records(&w, &name, &topic, snap.len()).await;
     all_running(&w, &name, 2).await;
 
@@ -617,7 +612,7 @@ async fn restart_continues_record_name_strategy_subjects() {
     let value_subject = record.clone();
     let key_subject = format!("{topic}-{record}_Key");
     enforce_backward(&[value_subject.clone(), key_subject.clone()]).await;
-    create(&w, &name, &cfg).await;
+    w.create_connector(&name, &cfg).await;
     wait_records(&w, &name, &topic, snap.len()).await;
     let value_versions = backward_versions(&value_subject);
     let key_versions = backward_versions(&key_subject);
@@ -628,7 +623,7 @@ async fn restart_continues_record_name_strategy_subjects() {
     let name2 = unique("mongo-avro-rns-restart");
     let mut cfg2 = cfg.clone();
     cfg2["startup.mode"] = json!("latest");
-    create(&w, &name2, &cfg2).await;
+    w.create_connector(&name2, &cfg2).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     // Alone these would register narrower `qty`, `addr` and `_id` types
     // than the registered unions, which BACKWARD refuses.

@@ -48,12 +48,6 @@ fn source_config(uri: &str, db: &str, coll: &str, prefix: &str, extra: &[(&str, 
     c
 }
 
-async fn create(w: &TestWorker, name: &str, config: &Json) {
-    let body = json!({"name": name, "config": config});
-    let (code, resp) = w.call("POST", "/connectors", Some(&body)).await;
-    assert_eq!(code, 201, "create {name}: {resp}");
-}
-
 async fn task_state(w: &TestWorker, name: &str) -> (String, String) {
     let (_, body) = w
         .call("GET", &format!("/connectors/{name}/status"), None)
@@ -249,8 +243,7 @@ async fn source_envelope_equals_the_normalizer_changelog() {
         ("publish.full.document.only", "true"),
         ("publish.full.document.only.tombstone.on.delete", "true"),
     ]);
-    create(
-        &w,
+    w.create_connector(
         &upsert,
         &source_config(&mongo.uri, &db, coll, &pa, &a_extra),
     )
@@ -260,8 +253,7 @@ async fn source_envelope_equals_the_normalizer_changelog() {
         ("output.format.value", "changelog"),
         ("change.stream.full.document.before.change", "whenAvailable"),
     ]);
-    create(
-        &w,
+    w.create_connector(
         &changelog,
         &source_config(&mongo.uri, &db, coll, &pb, &b_extra),
     )
@@ -271,8 +263,7 @@ async fn source_envelope_equals_the_normalizer_changelog() {
     // metadata refresh (minutes): create it first.
     create_topic(&input, 1).await;
     let state_dir = temp_dir("norm-state");
-    create(
-        &w,
+    w.create_connector(
         &norm,
         &json!({
             "connector.class": "ChangelogNormalizer",
@@ -491,7 +482,7 @@ async fn unconvertible_event_fails_the_task_before_its_offset() {
             ("change.stream.full.document.before.change", "whenAvailable"),
         ],
     );
-    create(&w, &name, &cfg).await;
+    w.create_connector(&name, &cfg).await;
     running(&w, &name).await;
     stream_phase(&w, &name).await;
     let mut watch = c.watch().await.unwrap();
@@ -610,8 +601,7 @@ async fn tolerated_events_go_to_the_dead_letter_queue_and_the_offset_moves_on() 
             extra.push(("errors.deadletterqueue.topic.name", dlq.as_str()));
             extra.push(("errors.deadletterqueue.context.headers.enable", "true"));
         }
-        create(
-            &w,
+        w.create_connector(
             &name,
             &source_config(&mongo.uri, &db, coll, &prefix, &extra),
         )

@@ -38,12 +38,6 @@ fn config(uri: &str, prefix: &str, extra: &[(&str, &str)]) -> Json {
     c
 }
 
-async fn create(w: &TestWorker, name: &str, config: &Json) {
-    let body = json!({"name": name, "config": config});
-    let (code, resp) = w.call("POST", "/connectors", Some(&body)).await;
-    assert_eq!(code, 201, "create {name}: {resp}");
-}
-
 async fn running(w: &TestWorker, name: &str, tasks: usize) {
     eventually(Duration::from_secs(60), || async {
         let (code, body) = w
@@ -134,7 +128,7 @@ async fn snapshot_with_concurrent_writes_two_tasks() {
         ],
     );
     let started = std::time::Instant::now();
-    create(&w, &name, &cfg).await;
+    w.create_connector(&name, &cfg).await;
     running(&w, &name, 2).await;
     let done = snapshot_finished(&w, &name).await;
     let elapsed = started.elapsed();
@@ -195,7 +189,7 @@ async fn snapshot_starts_without_waiting_for_the_offset_flush_interval() {
         ],
     );
     let started = std::time::Instant::now();
-    create(&w, &name, &cfg).await;
+    w.create_connector(&name, &cfg).await;
     // Well under the 60 s interval: a snapshot that waited for the periodic
     // commit could not converge in time.
     converges(
@@ -236,7 +230,7 @@ async fn heartbeats_advance_offset_of_idle_collection() {
             ("heartbeat.topic.name", &hb_topic),
         ],
     );
-    create(&w, &name, &cfg).await;
+    w.create_connector(&name, &cfg).await;
     running(&w, &name, 1).await;
     let busy = mongo.client.database(&db).collection::<Document>("busy");
     let offset_of = |body: Json| -> Option<String> {
@@ -313,7 +307,7 @@ async fn expired_resume_token_under_each_policy() {
             &prefix,
             &[("database", &db), ("resume.token.expired.policy", p)],
         );
-        create(&w, &format!("{db}-c"), &cfg).await;
+        w.create_connector(&format!("{db}-c"), &cfg).await;
         running(&w, &format!("{db}-c"), 1).await;
         dbs.push(db);
     }
@@ -446,7 +440,7 @@ async fn regex_selection_picks_up_later_collections() {
             ("snapshot.mode", "initial"),
         ],
     );
-    create(&w, &name, &cfg).await;
+    w.create_connector(&name, &cfg).await;
     running(&w, &name, 1).await;
     snapshot_finished(&w, &name).await;
     insert(&mongo, &db, "keep_late", mixed_docs(30, 50, "l")).await;
@@ -676,7 +670,7 @@ async fn stream_survives_dropped_connections_and_step_down() {
             ("startup.mode", "copy_existing"),
         ],
     );
-    create(&w, &name, &cfg).await;
+    w.create_connector(&name, &cfg).await;
     running(&w, &name, 1).await;
     snapshot_finished(&w, &name).await;
 

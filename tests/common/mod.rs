@@ -161,6 +161,13 @@ impl TestWorker {
         .await
     }
 
+    /// `POST /connectors`; anything but 201 fails the test.
+    pub async fn create_connector(&self, name: &str, config: &Json) {
+        let body = serde_json::json!({"name": name, "config": config});
+        let (code, resp) = self.call("POST", "/connectors", Some(&body)).await;
+        assert_eq!(code, 201, "create {name}: {resp}");
+    }
+
     pub async fn shutdown(self) {
         self.handle.shutdown().await;
     }
