@@ -250,18 +250,22 @@ impl Pipeline {
             source_offset,
             record,
         } = record;
-        let context = record.topic.clone();
-        let transformed = if self.transforms.is_empty() {
-            Some(record)
-        } else {
-            let input = record;
-            self.errors
-                .execute(Stage::Transformation, &context, || {
-                    let r = self.transforms.apply(input.clone());
-                    async move { r }
-                })
-                .await?
-                .flatten()
+        // Errors name the topic the connector chose; transforms may change
+        // it, so it is kept aside only when there are any (no copy per
+        // record otherwise).
+        let original_topic = (!self.transforms.is_empty()).then(|| record.topic.clone());
+        let transformed = match &original_topic {
+            None => Some(record),
+            Some(context) => {
+                let input = record;
+                self.errors
+                    .execute(Stage::Transformation, context, || {
+                        let r = self.transforms.apply(input.clone());
+                        async move { r }
+                    })
+                    .await?
+                    .flatten()
+            }
         };
         let Some(mut record) = transformed else {
             // Dropped (or tolerated): its offset still advances, in order.
@@ -270,12 +274,13 @@ impl Pipeline {
                 .await;
         };
 
-        let topic = record.topic.clone();
+        let topic = std::mem::take(&mut record.topic);
+        let context: &str = original_topic.as_deref().unwrap_or(&topic);
         let headers = std::mem::take(&mut record.headers);
         let Some((key, headers)) = self
             .convert(
                 Stage::KeyConverter,
-                &context,
+                context,
                 &*self.key_converter,
                 &topic,
                 headers,
@@ -291,7 +296,7 @@ impl Pipeline {
         let Some((value, headers)) = self
             .convert(
                 Stage::ValueConverter,
-                &context,
+                context,
                 &*self.value_converter,
                 &topic,
                 headers,
@@ -316,7 +321,7 @@ impl Pipeline {
                 ) {
                     Ok(b) => b,
                     Err(e) => {
-                        self.errors.tolerate(Stage::HeaderConverter, &context, e)?;
+                        self.errors.tolerate(Stage::HeaderConverter, context, e)?;
                         return self
                             .push(pending, source_partition, source_offset, None)
                             .await;
@@ -357,7 +362,7 @@ impl Pipeline {
                 Err((e, _)) => {
                     self.errors.tolerate(
                         Stage::Producer,
-                        &context,
+                        context,
                         ConnectError::fatal(format!("producing to topic {topic}: {e}")),
                     )?;
                     return self

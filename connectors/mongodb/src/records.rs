@@ -9,7 +9,7 @@
 
 use connect_api::data::{Headers, Schema, SchemaType, Value};
 use connect_api::record::{ConnectRecord, OffsetMap, SourceRecord};
-use mongodb::bson::{doc, Bson, Document, RawDocument, RawDocumentBuf};
+use mongodb::bson::{doc, Bson, Document, RawDocument};
 
 use crate::bsonx;
 use crate::changelog::Change;
@@ -27,14 +27,21 @@ fn encode(cfg: &MongoConfig, d: &Document, format: Format) -> Value {
 }
 
 fn schema(format: Format) -> connect_api::SchemaRef {
+    // Built once: a schema per record was an allocation per key and value.
+    static STRING: std::sync::OnceLock<connect_api::SchemaRef> = std::sync::OnceLock::new();
+    static BYTES: std::sync::OnceLock<connect_api::SchemaRef> = std::sync::OnceLock::new();
     match format {
-        Format::Json | Format::Schema => Schema::primitive(SchemaType::String, true),
-        Format::Bson => Schema::primitive(SchemaType::Bytes, true),
+        Format::Json | Format::Schema => STRING
+            .get_or_init(|| Schema::primitive(SchemaType::String, true))
+            .clone(),
+        Format::Bson => BYTES
+            .get_or_init(|| Schema::primitive(SchemaType::Bytes, true))
+            .clone(),
     }
 }
 
-/// Where a namespace's schema'd records go: (topic, db, coll).
-type Ns<'a> = (&'a str, &'a str, &'a str);
+/// Where a namespace's records go: (topic, db, coll).
+pub type Ns<'a> = (&'a str, &'a str, &'a str);
 
 /// Schema and value of a key (`is_key`) or value document in its format;
 /// `output.format.*=schema` goes through [`crate::schema::SchemaOutput`].
@@ -66,7 +73,7 @@ fn headers(db: &str, coll: &str, op: &str, source: &str, cluster_time: Option<St
                 .clone(),
         )
     };
-    let mut h = Headers::new();
+    let mut h = Headers(Vec::with_capacity(5));
     h.add("mongodb.db", s(), Value::String(db.into()));
     h.add("mongodb.coll", s(), Value::String(coll.into()));
     h.add("mongodb.operation", s(), Value::String(op.into()));
@@ -80,9 +87,7 @@ fn headers(db: &str, coll: &str, op: &str, source: &str, cluster_time: Option<St
 /// A copied document already written as JSON key and value (the fast path
 /// of both snapshot readers).
 fn json_snapshot_record(
-    cfg: &MongoConfig,
-    db: &str,
-    coll: &str,
+    (topic, db, coll): Ns<'_>,
     partition: &OffsetMap,
     offset: OffsetMap,
     key: Value,
@@ -92,7 +97,7 @@ fn json_snapshot_record(
         source_partition: partition.clone(),
         source_offset: offset,
         record: ConnectRecord {
-            topic: cfg.topic(db, Some(coll)),
+            topic: topic.to_string(),
             key_schema: Some(schema(Format::Json)),
             key,
             value_schema: Some(schema(Format::Json)),
@@ -103,25 +108,25 @@ fn json_snapshot_record(
     }
 }
 
-/// A copied document.
+/// A copied document; `ns` is its topic (`cfg.topic`, computed once per
+/// chunk), database and collection.
 ///
 /// # Errors
 /// With `output.format.value=changelog`, the envelope could not be built.
 pub fn snapshot_record(
     cfg: &MongoConfig,
-    db: &str,
-    coll: &str,
+    ns: Ns<'_>,
     d: Document,
     partition: &OffsetMap,
     offset: OffsetMap,
 ) -> Result<SourceRecord, MongoError> {
+    let (topic, db, coll) = ns;
     let id = d.get("_id").cloned().unwrap_or(Bson::Null);
     if let Some(ch) = &cfg.changelog {
-        let topic = cfg.topic(db, Some(coll));
         // The key the upsert output gives the same copy.
-        let (key_schema, key) = encoded(cfg, &snapshot_key(cfg, id), true, (&topic, db, coll));
+        let (key_schema, key) = encoded(cfg, &snapshot_key(cfg, id), true, ns);
         let value = ch
-            .snapshot(&topic, db, coll, bsonx::doc_json(&d, cfg.formatter))
+            .snapshot(topic, db, coll, bsonx::doc_json(&d, cfg.formatter))
             .map_err(|e| {
                 MongoError::Fatal(format!(
                     "building the changelog envelope of a document copied from {db}.{coll}: {e}"
@@ -131,7 +136,7 @@ pub fn snapshot_record(
             source_partition: partition.clone(),
             source_offset: offset,
             record: ConnectRecord {
-                topic,
+                topic: topic.to_string(),
                 key_schema: Some(key_schema),
                 key,
                 value_schema: Some(schema(Format::Json)),
@@ -146,9 +151,7 @@ pub fn snapshot_record(
         && cfg.value_format == Format::Json
     {
         let (key, value) = snapshot_json(cfg, db, coll, &d, &id);
-        return Ok(json_snapshot_record(
-            cfg, db, coll, partition, offset, key, value,
-        ));
+        return Ok(json_snapshot_record(ns, partition, offset, key, value));
     }
     let key = snapshot_key(cfg, id.clone());
     let value = if cfg.full_document_only {
@@ -162,14 +165,13 @@ pub fn snapshot_record(
             "fullDocument": d,
         }
     };
-    let topic = cfg.topic(db, Some(coll));
-    let (key_schema, key) = encoded(cfg, &key, true, (&topic, db, coll));
-    let (value_schema, value) = encoded(cfg, &value, false, (&topic, db, coll));
+    let (key_schema, key) = encoded(cfg, &key, true, ns);
+    let (value_schema, value) = encoded(cfg, &value, false, ns);
     Ok(SourceRecord {
         source_partition: partition.clone(),
         source_offset: offset,
         record: ConnectRecord {
-            topic,
+            topic: topic.to_string(),
             key_schema: Some(key_schema),
             key,
             value_schema: Some(value_schema),
@@ -276,12 +278,12 @@ fn snapshot_envelope<E>(
 /// A document that is not valid BSON.
 pub fn snapshot_record_raw(
     cfg: &MongoConfig,
-    db: &str,
-    coll: &str,
-    d: RawDocumentBuf,
+    ns: Ns<'_>,
+    d: &RawDocument,
     partition: &OffsetMap,
     offset: OffsetMap,
 ) -> Result<SourceRecord, MongoError> {
+    let (_, db, coll) = ns;
     let bad = |e: mongodb::bson::raw::Error| {
         MongoError::Fatal(format!("a document of {db}.{coll} is not valid BSON: {e}"))
     };
@@ -290,13 +292,11 @@ pub fn snapshot_record_raw(
         && cfg.value_format == Format::Json
         && cfg.changelog.is_none()
     {
-        let (key, value) = snapshot_json_raw(cfg, db, coll, &d).map_err(bad)?;
-        return Ok(json_snapshot_record(
-            cfg, db, coll, partition, offset, key, value,
-        ));
+        let (key, value) = snapshot_json_raw(cfg, db, coll, d).map_err(bad)?;
+        return Ok(json_snapshot_record(ns, partition, offset, key, value));
     }
-    let doc = d.to_document().map_err(bad)?;
-    snapshot_record(cfg, db, coll, doc, partition, offset)
+    let doc = Document::try_from(d).map_err(bad)?;
+    snapshot_record(cfg, ns, doc, partition, offset)
 }
 
 /// A change event, or `None` when the configuration publishes nothing for it
@@ -499,7 +499,7 @@ mod tests {
     use super::*;
     use connect_api::config::Props;
     use mongodb::bson::oid::ObjectId;
-    use mongodb::bson::Timestamp;
+    use mongodb::bson::{RawDocumentBuf, Timestamp};
 
     fn cfg(kv: &[(&str, &str)]) -> MongoConfig {
         let p: Props = kv
@@ -585,10 +585,10 @@ mod tests {
             serde_json::json!({"$timestamp": {"t": 1_710_000_000u32, "i": 1}})
         );
 
+        let topic = c.topic("shop", Some("orders"));
         let snap = snapshot_record(
             &c,
-            "shop",
-            "orders",
+            (&topic, "shop", "orders"),
             full,
             &OffsetMap::new(),
             OffsetMap::new(),

@@ -23,7 +23,7 @@ use connect_api::config::Props;
 use connect_api::error::{ConnectError, ConnectResult};
 use connect_api::record::{OffsetMap, SourceRecord};
 use connect_api::{CommitRequester, OffsetReader, SourceTask, SourceTaskContext};
-use mongodb::bson::{Document, Timestamp};
+use mongodb::bson::{Document, RawDocument, Timestamp};
 use mongodb::Client;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -539,28 +539,35 @@ impl ChunkWorker {
         loop {
             let next = self.queue.lock().ok().and_then(|mut q| q.pop_front());
             let Some(c) = next else { return Ok(()) };
-            let data = tokio::select! {
-                _ = self.cancel.cancelled() => return Ok(()),
-                r = handoff::read_chunk(&self.client, &self.cfg, &c, self.reread.contains(&c.n)) => r?,
-            };
             let part = offsets::chunk_partition(&c.db, &c.coll, c.n);
+            let topic = self.cfg.topic(&c.db, Some(&c.coll));
+            // Every copied document of a chunk has the same source offset
+            // ("copying"); it rides on the chunk's first record only (below).
+            // Records with an empty partition and offset commit nothing, so
+            // the committed state is the same, without two maps per document.
+            let none = OffsetMap::new();
+            let make = |d: &RawDocument| {
+                records::snapshot_record_raw(
+                    &self.cfg,
+                    (&topic, &c.db, &c.coll),
+                    d,
+                    &none,
+                    OffsetMap::new(),
+                )
+            };
+            let mut data = tokio::select! {
+                _ = self.cancel.cancelled() => return Ok(()),
+                r = handoff::read_chunk(&self.client, &self.cfg, &c, self.reread.contains(&c.n), &make) => r?,
+            };
+            if let Some(first) = data.docs.first_mut() {
+                first.source_partition = part.clone();
+                first.source_offset = offsets::chunk_copying(self.gen);
+            }
             let count = data.docs.len() as u64;
             let mut docs = data.docs.into_iter().peekable();
             while docs.peek().is_some() {
-                let batch: Vec<SourceRecord> = docs
-                    .by_ref()
-                    .take(self.cfg.poll_max_batch)
-                    .map(|d| {
-                        records::snapshot_record_raw(
-                            &self.cfg,
-                            &c.db,
-                            &c.coll,
-                            d,
-                            &part,
-                            offsets::chunk_copying(self.gen),
-                        )
-                    })
-                    .collect::<Result<_, _>>()?;
+                let batch: Vec<SourceRecord> =
+                    docs.by_ref().take(self.cfg.poll_max_batch).collect();
                 if !self.send(batch).await {
                     return Ok(());
                 }

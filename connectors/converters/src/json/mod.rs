@@ -5,6 +5,7 @@
 //! reading infers types (integers as int64, other numbers as float64, objects
 //! as string-keyed maps). Output is byte-identical to the Java converter.
 
+pub mod escape;
 mod parse;
 mod read;
 mod write;
