@@ -36,8 +36,11 @@
 //!
 //! # Memory
 //!
-//! A chunk is held in memory from read to emit, so a task holds at most
-//! `snapshot.parallelism` chunks of about `snapshot.chunk.size.mb` each. The
+//! A chunk is held in memory from read to emit, already turned into records
+//! (the documents are converted as they come off the cursor, so the BSON is
+//! never copied), so a task holds at most `snapshot.parallelism` chunks of
+//! about twice `snapshot.chunk.size.mb` each (a JSON record with its headers
+//! is about twice its BSON). The
 //! backfill adds at most `snapshot.backfill.max.events` events (each applied
 //! immediately, so the buffer only grows by inserted documents). A chunk
 //! that changes more than that while it is read is read again (the window
