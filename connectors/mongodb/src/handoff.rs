@@ -413,3 +413,43 @@ async fn read_exact<T: Send>(
         replayed,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(id: Bson, v: &str) -> RawDocumentBuf {
+        RawDocumentBuf::from_document(&doc! {"_id": id, "v": v}).expect("raw")
+    }
+
+    fn v(d: &RawDocumentBuf) -> String {
+        d.get_str("v").expect("v").to_string()
+    }
+
+    #[test]
+    fn backfill_replaces_in_place_appends_new_ids_and_removes_deleted_ones() {
+        let mut buf = Buffer::default();
+        for (id, val) in [
+            (Bson::Int32(1), "a"),
+            (Bson::Int32(2), "b"),
+            (Bson::Int32(3), "c"),
+        ] {
+            let d = raw(id, val);
+            buf.push(raw_id_key(&d), d);
+        }
+        // The index is built on first use, after the range read.
+        let d = raw(Bson::Int32(2), "b2");
+        buf.upsert(raw_id_key(&d), d);
+        // Same number, other type: another `_id` (the `_id` index tells them apart).
+        let d = raw(Bson::Int64(2), "long");
+        buf.upsert(raw_id_key(&d), d);
+        buf.remove(&Bson::Int32(1));
+        buf.remove(&Bson::Int32(99));
+        let d = raw(Bson::Int32(4), "d");
+        buf.upsert(raw_id_key(&d), d);
+        let d = raw(Bson::Int32(1), "again");
+        buf.upsert(raw_id_key(&d), d);
+        let got: Vec<String> = buf.into_items().iter().map(v).collect();
+        assert_eq!(got, ["again", "b2", "c", "long", "d"]);
+    }
+}
