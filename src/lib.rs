@@ -8,6 +8,7 @@ pub mod config;
 pub mod group;
 pub mod herder;
 pub mod logging;
+pub mod memory;
 pub mod plugins;
 pub mod rest;
 pub mod spawn;

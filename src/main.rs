@@ -51,38 +51,9 @@ fn usage_error(message: String) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Turns transparent huge pages off for this process unless the operator
-/// chose through mimalloc's own `MIMALLOC_ALLOW_THP`. A snapshot allocates
-/// and frees tens of megabytes per chunk; with THP the allocator's returned
-/// pages come back as 2 MB huge pages that the kernel zeroes whole on the
-/// next touch. `perf` put that zeroing (`clear_page_erms` under
-/// `do_huge_pmd_anonymous_page`) at ~20 % of a MongoDB snapshot's CPU; with
-/// THP off it disappears (docs/benchmarks.md). Many databases, MongoDB
-/// among them, advise the same.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn disable_transparent_huge_pages() {
-    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
-        return;
-    }
-    // SAFETY: PR_SET_THP_DISABLE takes plain integers, touches no memory of
-    // ours, and only sets a flag on this process's address space.
-    let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
-    if rc != 0 {
-        // Old kernels lack it; the worker runs the same, only slower.
-        eprintln!(
-            "connectd: could not turn transparent huge pages off ({}); continuing",
-            std::io::Error::last_os_error()
-        );
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn disable_transparent_huge_pages() {}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    disable_transparent_huge_pages();
+    connectd::memory::disable_transparent_huge_pages();
     let cli = Cli::parse();
     let (mode, worker_file, connector_files) = match cli.command {
         Command::Distributed { worker_properties } => {
