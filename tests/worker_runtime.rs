@@ -168,6 +168,69 @@ async fn error_tolerance_none_fails_the_task_and_all_skips_records() {
     w.shutdown().await;
 }
 
+/// A topic whose `max.message.bytes` no record fits: the broker refuses
+/// every produce request, so each record's delivery report is an error.
+async fn topic_refusing_every_record(topic: &str) {
+    let results = admin()
+        .await
+        .create_topics(
+            &[NewTopic::new(topic, 1, TopicReplication::Fixed(1)).set("max.message.bytes", "1")],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await
+        .unwrap();
+    for r in results {
+        r.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_kafka_refuses_fail_the_task_or_are_skipped_in_order() {
+    let w = Cluster::new().start(&[]).await;
+    let strict = unique("refused-strict");
+    let strict_topic = unique("refused-strict");
+    topic_refusing_every_record(&strict_topic).await;
+    create(&w, &strict, verifiable(&strict_topic, json!({}))).await;
+    eventually(Duration::from_secs(60), || async {
+        task_state(&w, &strict).await.0 == "FAILED"
+    })
+    .await;
+    let (_, trace) = task_state(&w, &strict).await;
+    let trace = trace.expect("a FAILED task has a trace");
+    assert!(
+        trace.contains("Kafka did not acknowledge a record"),
+        "{trace}"
+    );
+    // Nothing was written, so no offset may have been committed.
+    let (_, o) = w
+        .call("GET", &format!("/connectors/{strict}/offsets"), None)
+        .await;
+    assert_eq!(o["offsets"], json!([]), "{o}");
+
+    let lenient = unique("refused-lenient");
+    let lenient_topic = unique("refused-lenient");
+    topic_refusing_every_record(&lenient_topic).await;
+    create(
+        &w,
+        &lenient,
+        verifiable(&lenient_topic, json!({"errors.tolerance": "all"})),
+    )
+    .await;
+    // Every record is refused and tolerated; the offsets still advance.
+    eventually(Duration::from_secs(60), || async {
+        let (_, o) = w
+            .call("GET", &format!("/connectors/{lenient}/offsets"), None)
+            .await;
+        o["offsets"][0]["offset"]["seqno"]
+            .as_i64()
+            .is_some_and(|s| s > 50)
+    })
+    .await;
+    assert_eq!(task_state(&w, &lenient).await.0, "RUNNING");
+    assert!(read_topic(&lenient_topic).is_empty());
+    w.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_references_are_resolved_at_use_and_stored_raw() {
     let dir = temp_dir("prov");

@@ -6,6 +6,7 @@
 //! status records are written in order by one status-writer task, so that
 //! RUNNING can never overtake the FAILED that followed it.
 
+pub mod delivery;
 pub mod errors;
 pub mod sink_task;
 pub mod source_task;
@@ -447,7 +448,9 @@ impl Worker {
         Ok(conv)
     }
 
-    fn producer(&self, id: &TaskId, connector: &Props) -> ConnectResult<FutureProducer> {
+    /// A task's producer settings: the worker's, then the connector's
+    /// allowed `producer.override.*`, then the task's client id.
+    fn producer_config(&self, id: &TaskId, connector: &Props) -> rdkafka::ClientConfig {
         let mut cfg = rdkafka::ClientConfig::new();
         cfg.set("acks", "all").set("partitioner", "murmur2_random");
         for (k, v) in &self.settings.producer {
@@ -463,12 +466,33 @@ impl Worker {
             "client.id",
             format!("connector-producer-{}-{}", id.connector, id.task),
         );
-        cfg.create().map_err(|e| {
-            ConnectError::fatal(format!(
-                "creating the producer of task {}-{}: {e}",
-                id.connector, id.task
-            ))
-        })
+        cfg
+    }
+
+    fn producer_error(id: &TaskId, e: &rdkafka::error::KafkaError) -> ConnectError {
+        ConnectError::fatal(format!(
+            "creating the producer of task {}-{}: {e}",
+            id.connector, id.task
+        ))
+    }
+
+    /// The producer of a sink task's dead letter queue.
+    fn producer(&self, id: &TaskId, connector: &Props) -> ConnectResult<FutureProducer> {
+        self.producer_config(id, connector)
+            .create()
+            .map_err(|e| Self::producer_error(id, &e))
+    }
+
+    /// The producer of a source task, acknowledging in submission order.
+    fn source_producer(
+        &self,
+        id: &TaskId,
+        connector: &Props,
+    ) -> ConnectResult<Arc<delivery::TaskProducer>> {
+        self.producer_config(id, connector)
+            .create_with_context(delivery::TaskProducerContext::default())
+            .map(Arc::new)
+            .map_err(|e| Self::producer_error(id, &e))
     }
 
     /// Starts a task with its committed config; reports FAILED on any error.
@@ -713,7 +737,7 @@ impl Worker {
                     false,
                 )?,
                 header_converter: self.header_converter(&connector)?,
-                producer: self.producer(id, &connector)?,
+                producer: self.source_producer(id, &connector)?,
                 errors: ErrorPolicy::from_config(&parsed),
                 listener: Arc::new(TaskStatusListener {
                     id: id.clone(),

@@ -37,10 +37,11 @@ use connect_api::record::{OffsetMap, SourceRecord};
 use connect_api::{CommitRequester, Converter, HeaderConverter, SourceTask, SourceTaskContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KHeader, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::delivery::{TaskProducer, TaskProducerContext};
 use super::errors::{ErrorPolicy, Stage};
 use super::transforms::TransformChain;
 use crate::herder::api::TargetState;
@@ -79,7 +80,7 @@ pub struct Pipeline {
     pub key_converter: Box<dyn Converter>,
     pub value_converter: Box<dyn Converter>,
     pub header_converter: Box<dyn HeaderConverter>,
-    pub producer: FutureProducer,
+    pub producer: Arc<TaskProducer>,
     pub errors: ErrorPolicy,
     pub listener: Arc<dyn TaskListener>,
 }
@@ -90,7 +91,9 @@ type Committable = Arc<Mutex<HashMap<String, (OffsetMap, OffsetMap)>>>;
 struct Pending {
     partition: OffsetMap,
     offset: OffsetMap,
-    delivery: Option<DeliveryFuture>,
+    /// Whether the record went to the producer (its outcome is the next
+    /// one in [`super::delivery::Acks`]).
+    sent: bool,
 }
 
 /// Bound on records produced but not yet acknowledged; the poll loop waits
@@ -126,6 +129,7 @@ impl SourceTaskRun {
             format!("acker-{name}"),
             acker(
                 pending_rx,
+                Arc::clone(self.pipeline.producer.context()),
                 Arc::clone(&committable),
                 Arc::clone(&failed),
                 self.pipeline.errors.clone(),
@@ -158,7 +162,7 @@ impl SourceTaskRun {
             tracing::warn!(task = %name, error = %e, "task stop failed");
         }
         drop(pending_tx);
-        let producer = self.pipeline.producer.clone();
+        let producer = Arc::clone(&self.pipeline.producer);
         let flush_timeout = self.flush_timeout;
         let _ = tokio::task::spawn_blocking(move || producer.flush(flush_timeout)).await;
         if tokio::time::timeout(self.flush_timeout, acker)
@@ -270,7 +274,7 @@ impl Pipeline {
         let Some(mut record) = transformed else {
             // Dropped (or tolerated): its offset still advances, in order.
             return self
-                .push(pending, source_partition, source_offset, None)
+                .push(pending, source_partition, source_offset, false)
                 .await;
         };
 
@@ -290,7 +294,7 @@ impl Pipeline {
             .await?
         else {
             return self
-                .push(pending, source_partition, source_offset, None)
+                .push(pending, source_partition, source_offset, false)
                 .await;
         };
         let Some((value, headers)) = self
@@ -306,7 +310,7 @@ impl Pipeline {
             .await?
         else {
             return self
-                .push(pending, source_partition, source_offset, None)
+                .push(pending, source_partition, source_offset, false)
                 .await;
         };
         let mut kheaders = None;
@@ -323,7 +327,7 @@ impl Pipeline {
                     Err(e) => {
                         self.errors.tolerate(Stage::HeaderConverter, context, e)?;
                         return self
-                            .push(pending, source_partition, source_offset, None)
+                            .push(pending, source_partition, source_offset, false)
                             .await;
                     }
                 };
@@ -335,7 +339,9 @@ impl Pipeline {
             kheaders = Some(owned);
         }
 
-        let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&topic);
+        let acks = &self.producer.context().acks;
+        let seq = acks.register();
+        let mut fr: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(&topic, seq);
         if let Some(k) = key.as_deref() {
             fr = fr.key(k);
         }
@@ -351,31 +357,34 @@ impl Pipeline {
         if let Some(h) = kheaders {
             fr = fr.headers(h);
         }
-        let delivery = loop {
-            match self.producer.send_result(fr) {
-                Ok(d) => break d,
+        loop {
+            match self.producer.send(fr) {
+                Ok(()) => break,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     // librdkafka's queue is full: give the network a moment.
                     fr = back;
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 Err((e, _)) => {
+                    // Never sent: its slot is filled here, as delivered, so
+                    // the acker moves past it (in order) if it is tolerated.
+                    acks.settle(seq, Ok(()));
                     self.errors.tolerate(
                         Stage::Producer,
                         context,
                         ConnectError::fatal(format!("producing to topic {topic}: {e}")),
                     )?;
                     return self
-                        .push(pending, source_partition, source_offset, None)
+                        .push(pending, source_partition, source_offset, true)
                         .await;
                 }
             }
-        };
+        }
         if !seen_topics.contains(&topic) {
             self.listener.on_first_write(&topic);
             seen_topics.insert(topic);
         }
-        self.push(pending, source_partition, source_offset, Some(delivery))
+        self.push(pending, source_partition, source_offset, true)
             .await
     }
 
@@ -412,13 +421,13 @@ impl Pipeline {
         pending: &mpsc::Sender<Pending>,
         partition: OffsetMap,
         offset: OffsetMap,
-        delivery: Option<DeliveryFuture>,
+        sent: bool,
     ) -> Result<(), ConnectError> {
         pending
             .send(Pending {
                 partition,
                 offset,
-                delivery,
+                sent,
             })
             .await
             .map_err(|_| ConnectError::fatal("the delivery tracker stopped unexpectedly"))
@@ -428,6 +437,7 @@ impl Pipeline {
 /// Awaits deliveries in submission order and records committable offsets.
 async fn acker(
     mut rx: mpsc::Receiver<Pending>,
+    producer: Arc<TaskProducerContext>,
     committable: Committable,
     failed: Arc<Mutex<Option<ConnectError>>>,
     errors: ErrorPolicy,
@@ -437,16 +447,10 @@ async fn acker(
     // avoids sorting and serializing the map for every record.
     let mut last_key: Option<(OffsetMap, String)> = None;
     while let Some(p) = rx.recv().await {
-        if let Some(d) = p.delivery {
-            let outcome = match d.await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err((e, _))) => Err(ConnectError::fatal(format!(
-                    "Kafka did not acknowledge a record: {e}"
-                ))),
-                Err(_) => Err(ConnectError::fatal(
-                    "the producer was closed before acknowledging a record",
-                )),
-            };
+        if p.sent {
+            let outcome = producer.acks.next().await.map_err(|e| {
+                ConnectError::fatal(format!("Kafka did not acknowledge a record: {e}"))
+            });
             if let Err(e) = outcome {
                 if let Err(fatal) = errors.tolerate(Stage::Producer, "", e) {
                     *lock(&failed) = Some(fatal);
