@@ -34,6 +34,7 @@ pub mod data;
 pub mod schema;
 pub mod subject;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -118,6 +119,10 @@ struct WriterEntry {
     /// Per topic: the schema id, and the latest registered schema when
     /// `use.latest.version` writes with it instead of `avro`.
     ids: RwLock<Vec<TopicId>>,
+    /// Size of the last value written with this schema: the next output
+    /// buffer starts that large, so a ~1 KB record is not regrown (and
+    /// copied) on the way (that regrowth was ~2 % of an Avro snapshot).
+    last_len: AtomicUsize,
 }
 
 /// A writer schema fetched by id.
@@ -325,6 +330,7 @@ impl AvroConverter {
                     .0,
                 text: Arc::from(anything::ANYTHING_SCHEMA_TEXT),
                 ids: RwLock::new(Vec::new()),
+                last_len: AtomicUsize::new(0),
             },
             readers: RwLock::new(LruCache::new(cache_size)),
         });
@@ -364,6 +370,7 @@ impl AvroConverter {
             avro,
             text,
             ids: RwLock::new(Vec::new()),
+            last_len: AtomicUsize::new(0),
         });
         if let Ok(mut c) = st.writers.write() {
             c.put(key, entry.clone());
@@ -523,7 +530,8 @@ impl AvroConverter {
         }
         let entry = self.writer_entry(st, schema)?;
         let (id, latest) = self.writer_id(st, &entry, topic).await?;
-        let mut out = Vec::with_capacity(entry.text.len().min(1024) + 64);
+        let hint = entry.last_len.load(Ordering::Relaxed);
+        let mut out = Vec::with_capacity(if hint > 0 { hint + hint / 8 } else { 256 });
         out.push(MAGIC_BYTE);
         out.extend_from_slice(&id.to_be_bytes());
         let empty = Names::new();
@@ -541,6 +549,7 @@ impl AvroConverter {
                 "Failed to serialize Avro data from topic {topic}: {e}"
             ))
         })?;
+        entry.last_len.store(out.len(), Ordering::Relaxed);
         Ok(Some(out))
     }
 
