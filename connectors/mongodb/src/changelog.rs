@@ -238,10 +238,7 @@ pub fn id_json(ev: &Document) -> String {
     ev.get_document("documentKey")
         .ok()
         .and_then(|k| k.get("_id"))
-        .map_or_else(
-            || "(none)".to_string(),
-            |id| id.clone().into_relaxed_extjson().to_string(),
-        )
+        .map_or_else(|| "(none)".to_string(), bsonx::relaxed_json)
 }
 
 #[cfg(test)]

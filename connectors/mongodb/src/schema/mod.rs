@@ -529,10 +529,7 @@ impl SchemaOutput {
             s.put(name, v);
         };
         if let Some(id) = ev.get("_id") {
-            put(
-                "_id",
-                Value::String(id.clone().into_relaxed_extjson().to_string()),
-            );
+            put("_id", Value::String(bsonx::relaxed_json(id)));
         }
         if let Ok(op) = ev.get_str("operationType") {
             put("operationType", Value::String(op.to_string()));
@@ -577,10 +574,7 @@ impl SchemaOutput {
             put("updateDescription", update_description(ud, self.formatter));
         }
         if let Some(t) = ev.get("clusterTime") {
-            put(
-                "clusterTime",
-                Value::String(t.clone().into_relaxed_extjson().to_string()),
-            );
+            put("clusterTime", Value::String(bsonx::relaxed_json(t)));
         }
         if let Ok(w) = ev.get_datetime("wallTime") {
             put("wallTime", Value::Int64(w.timestamp_millis()));
