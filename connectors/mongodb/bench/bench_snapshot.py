@@ -60,6 +60,7 @@ def main():
     sim = subprocess.Popen([a.sim, "--port", str(sim_port), "--repl-set", "rs0"], stdout=subprocess.DEVNULL,
                            stderr=open(f"{work}/sim.log", "w"))
     worker = None
+    g = None
     try:
         uri = f"mongodb://127.0.0.1:{sim_port}/?replicaSet=rs0"
         for _ in range(100):
@@ -132,6 +133,25 @@ def main():
                     p.wait(20)
                 except subprocess.TimeoutExpired:
                     p.kill()
+        if g:
+            delete_topics(kafka, g)
+
+
+def delete_topics(kafka, prefix):
+    """Each run writes ~1 GB per million documents; without this, repeated
+    runs filled the broker's disk."""
+    try:
+        from confluent_kafka.admin import AdminClient
+    except ImportError:
+        print(f"confluent-kafka is not installed: delete the topics starting with {prefix} yourself", file=sys.stderr)
+        return
+    admin = AdminClient({"bootstrap.servers": kafka})
+    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+    for t, f in admin.delete_topics(topics, operation_timeout=30).items() if topics else []:
+        try:
+            f.result()
+        except Exception as e:  # keep going: the result line is already printed
+            print(f"could not delete topic {t}: {e}", file=sys.stderr)
 
 
 if __name__ == "__main__":
