@@ -111,6 +111,19 @@ async fn transforms_predicates_and_converters_shape_the_records() {
     w.shutdown().await;
 }
 
+/// Waits until the connector's committed offset is past `seqno`.
+async fn offsets_pass_seqno(w: &TestWorker, name: &str, seqno: i64, timeout: Duration) {
+    eventually(timeout, || async {
+        let (_, o) = w
+            .call("GET", &format!("/connectors/{name}/offsets"), None)
+            .await;
+        o["offsets"][0]["offset"]["seqno"]
+            .as_i64()
+            .is_some_and(|s| s > seqno)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_tolerance_none_fails_the_task_and_all_skips_records() {
     let w = Cluster::new().start(&[]).await;
@@ -145,15 +158,7 @@ async fn error_tolerance_none_fails_the_task_and_all_skips_records() {
     cfg["errors.log.enable"] = json!("true");
     create(&w, &lenient, verifiable(&unique("lenient"), cfg)).await;
     // Skipped records still advance the offsets, in order.
-    eventually(Duration::from_secs(30), || async {
-        let (_, o) = w
-            .call("GET", &format!("/connectors/{lenient}/offsets"), None)
-            .await;
-        o["offsets"][0]["offset"]["seqno"]
-            .as_i64()
-            .is_some_and(|s| s > 50)
-    })
-    .await;
+    offsets_pass_seqno(&w, &lenient, 50, Duration::from_secs(30)).await;
     assert_eq!(task_state(&w, &lenient).await.0, "RUNNING");
 
     // Restarting the failed task brings it back (and it fails again, visibly).
@@ -217,15 +222,7 @@ async fn records_kafka_refuses_fail_the_task_or_are_skipped_in_order() {
     )
     .await;
     // Every record is refused and tolerated; the offsets still advance.
-    eventually(Duration::from_secs(60), || async {
-        let (_, o) = w
-            .call("GET", &format!("/connectors/{lenient}/offsets"), None)
-            .await;
-        o["offsets"][0]["offset"]["seqno"]
-            .as_i64()
-            .is_some_and(|s| s > 50)
-    })
-    .await;
+    offsets_pass_seqno(&w, &lenient, 50, Duration::from_secs(60)).await;
     assert_eq!(task_state(&w, &lenient).await.0, "RUNNING");
     assert!(read_topic(&lenient_topic).is_empty());
     w.shutdown().await;

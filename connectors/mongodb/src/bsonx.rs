@@ -163,6 +163,19 @@ pub fn doc_json(d: &Document, f: Formatter) -> String {
 
 /// Appends `d` as JSON (`Default` or `Simplified`; see [`doc_json`]).
 pub fn write_doc(out: &mut String, d: &Document, f: Formatter) {
+    write_members(out, d, |out, v| {
+        write_json(out, v, f);
+        true
+    });
+}
+
+/// Appends `{"k":v,...}` with `value` writing each value; stops (returning
+/// `false`) at the first value it refuses.
+fn write_members(
+    out: &mut String,
+    d: &Document,
+    mut value: impl FnMut(&mut String, &Bson) -> bool,
+) -> bool {
     out.push('{');
     for (i, (k, v)) in d.iter().enumerate() {
         if i > 0 {
@@ -170,9 +183,12 @@ pub fn write_doc(out: &mut String, d: &Document, f: Formatter) {
         }
         write_json_str(out, k);
         out.push(':');
-        write_json(out, v, f);
+        if !value(out, v) {
+            return false;
+        }
     }
     out.push('}');
+    true
 }
 
 /// Appends one value as JSON (`Default` or `Simplified`; see [`doc_json`]).
@@ -373,19 +389,7 @@ fn write_relaxed_simple(out: &mut String, b: &Bson) -> bool {
 }
 
 fn write_relaxed_doc(out: &mut String, d: &Document) -> bool {
-    out.push('{');
-    for (i, (k, v)) in d.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_json_str(out, k);
-        out.push(':');
-        if !write_relaxed_simple(out, v) {
-            return false;
-        }
-    }
-    out.push('}');
-    true
+    write_members(out, d, write_relaxed_simple)
 }
 
 /// A resume token as the JSON string stored in offsets (`{"_data": "82..."}`).
