@@ -47,8 +47,16 @@ def plain(v):
     return v
 
 
+def registry_client(registry):
+    # Without a timeout the client waits forever on a request the registry
+    # never answers (seen once in CI: the test hung 12 minutes on one
+    # decode); with one, httpx's timeout is a transport error the client
+    # retries on a fresh request.
+    return SchemaRegistryClient({"url": registry, "timeout": 15})
+
+
 def decode(bootstrap, registry, topic, count):
-    sr = SchemaRegistryClient({"url": registry})
+    sr = registry_client(registry)
     deser = AvroDeserializer(sr)
     consumer = Consumer(
         {
@@ -111,7 +119,7 @@ def decode(bootstrap, registry, topic, count):
 
 
 def compat(registry, subject):
-    sr = SchemaRegistryClient({"url": registry})
+    sr = registry_client(registry)
     sr.set_compatibility(subject_name=subject, level="BACKWARD")
     versions = sorted(sr.get_versions(subject))
     checked = 0
