@@ -137,12 +137,7 @@ async fn error_tolerance_none_fails_the_task_and_all_skips_records() {
     let strict = unique("strict");
     let strict_topic = unique("strict");
     create(&w, &strict, verifiable(&strict_topic, failing.clone())).await;
-    eventually(Duration::from_secs(30), || async {
-        task_state(&w, &strict).await.0 == "FAILED"
-    })
-    .await;
-    let (_, trace) = task_state(&w, &strict).await;
-    let trace = trace.expect("a FAILED task has a trace");
+    let trace = failed_trace(&w, &strict, Duration::from_secs(30)).await;
     assert!(
         trace.contains("Tolerance exceeded") && trace.contains("TRANSFORMATION"),
         "{trace}"
@@ -176,17 +171,19 @@ async fn error_tolerance_none_fails_the_task_and_all_skips_records() {
 /// A topic whose `max.message.bytes` no record fits: the broker refuses
 /// every produce request, so each record's delivery report is an error.
 async fn topic_refusing_every_record(topic: &str) {
-    let results = admin()
+    create_topic_with(topic, 1, &[("max.message.bytes", "1")]).await;
+}
+
+/// Waits for the connector's task to fail and returns its trace.
+async fn failed_trace(w: &TestWorker, name: &str, timeout: Duration) -> String {
+    eventually(timeout, || async {
+        task_state(w, name).await.0 == "FAILED"
+    })
+    .await;
+    task_state(w, name)
         .await
-        .create_topics(
-            &[NewTopic::new(topic, 1, TopicReplication::Fixed(1)).set("max.message.bytes", "1")],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        )
-        .await
-        .unwrap();
-    for r in results {
-        r.unwrap();
-    }
+        .1
+        .expect("a FAILED task has a trace")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,12 +193,7 @@ async fn records_kafka_refuses_fail_the_task_or_are_skipped_in_order() {
     let strict_topic = unique("refused-strict");
     topic_refusing_every_record(&strict_topic).await;
     create(&w, &strict, verifiable(&strict_topic, json!({}))).await;
-    eventually(Duration::from_secs(60), || async {
-        task_state(&w, &strict).await.0 == "FAILED"
-    })
-    .await;
-    let (_, trace) = task_state(&w, &strict).await;
-    let trace = trace.expect("a FAILED task has a trace");
+    let trace = failed_trace(&w, &strict, Duration::from_secs(60)).await;
     assert!(
         trace.contains("Kafka did not acknowledge a record"),
         "{trace}"

@@ -91,8 +91,9 @@ type Committable = Arc<Mutex<HashMap<String, (OffsetMap, OffsetMap)>>>;
 struct Pending {
     partition: OffsetMap,
     offset: OffsetMap,
-    /// Whether the record went to the producer (its outcome is the next
-    /// one in [`super::delivery::Acks`]).
+    /// Whether the record holds a slot in [`super::delivery::Acks`] (it
+    /// went to the producer, or failed to and was tolerated): the acker
+    /// then takes the next outcome before the offset may advance.
     sent: bool,
 }
 

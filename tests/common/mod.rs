@@ -349,6 +349,11 @@ pub fn try_read_topic(topic: &str) -> Result<Vec<Rec>, String> {
 
 /// Creates a topic (replication factor 1) that must not exist yet.
 pub async fn create_topic(topic: &str, partitions: i32) {
+    create_topic_with(topic, partitions, &[]).await;
+}
+
+/// [`create_topic`] with topic configs.
+pub async fn create_topic_with(topic: &str, partitions: i32, configs: &[(&str, &str)]) {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::DefaultClientContext;
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
@@ -357,7 +362,10 @@ pub async fn create_topic(topic: &str, partitions: i32) {
         .expect("admin client");
     let results = admin
         .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &[configs.iter().fold(
+                NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
+                |t, (k, v)| t.set(k, v),
+            )],
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
         )
         .await

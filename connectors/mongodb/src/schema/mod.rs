@@ -437,20 +437,6 @@ impl SchemaOutput {
         self.topics.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The topic's state, created on first use (without copying the topic
-    /// name for every record).
-    fn topic_state<'m>(
-        topics: &'m mut HashMap<String, TopicState>,
-        topic: &str,
-    ) -> &'m mut TopicState {
-        if !topics.contains_key(topic) {
-            topics.insert(topic.to_string(), TopicState::default());
-        }
-        topics
-            .get_mut(topic)
-            .unwrap_or_else(|| unreachable!("inserted just above"))
-    }
-
     /// The key of a record: `key_doc` is `{_id: ...}` (or the resume token).
     pub fn key(&self, topic: &str, db: &str, coll: &str, key_doc: &Document) -> (SchemaRef, Value) {
         if let KeyMode::Explicit(s) = &self.key {
@@ -460,7 +446,7 @@ impl SchemaOutput {
             );
         }
         let mut topics = self.lock();
-        let st = Self::topic_state(&mut topics, topic);
+        let st = topics.entry(topic.to_string()).or_default();
         let inferred = st.key.get_or_insert_with(|| {
             let name = format!("{}_Key", base_name(db, coll));
             let subject = self.subject(topic, true, &name);
@@ -486,7 +472,7 @@ impl SchemaOutput {
             }
             ValueMode::Infer => {
                 let mut topics = self.lock();
-                let st = Self::topic_state(&mut topics, topic);
+                let st = topics.entry(topic.to_string()).or_default();
                 let envelope = !self.full_document_only;
                 let inferred = st.value.get_or_insert_with(|| {
                     let name = base_name(db, coll);
