@@ -137,7 +137,7 @@ impl SinkTask for FileStreamSinkTask {
         Ok(())
     }
 
-    async fn put(&mut self, records: Vec<SinkRecord>) -> ConnectResult<()> {
+    async fn put(&mut self, records: &[SinkRecord]) -> ConnectResult<()> {
         if self.out.is_none() {
             return Err(ConnectError::fatal("FileStreamSinkTask is not started"));
         }

@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod errors;
 pub mod sink_task;
 pub mod source_task;
+pub mod transaction;
 pub mod transforms;
 
 use std::collections::{BTreeMap, HashMap};

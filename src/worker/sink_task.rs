@@ -116,6 +116,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::errors::{ErrorPolicy, Stage};
 use super::source_task::TaskListener;
+use super::transaction::{self, TxnContext, TxnProducer};
 use super::transforms::TransformChain;
 use crate::herder::api::TargetState;
 use crate::storage::topics;
@@ -1252,7 +1253,7 @@ impl SinkTaskRun {
         }
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.task.put(records.clone()).await {
+            match self.task.put(&records).await {
                 Ok(()) => break,
                 Err(e) if e.is_retriable() => {
                     // A rewind (failed transaction) re-delivers the records
@@ -1364,7 +1365,7 @@ pub struct KafkaSinkRuntime {
     clients: SinkClients,
     name: String,
     /// Created by the first `commit_transaction`.
-    producer: tokio::sync::Mutex<Option<FutureProducer>>,
+    producer: tokio::sync::Mutex<Option<TxnProducer>>,
     /// Set after a fatal transaction failure: this run makes no new producer.
     fenced: std::sync::atomic::AtomicBool,
     /// Created by the first `read_partition`. The mutex also serializes
@@ -1450,7 +1451,7 @@ impl KafkaSinkRuntime {
         }
     }
 
-    async fn transactional_producer(&self) -> ConnectResult<FutureProducer> {
+    async fn transactional_producer(&self) -> ConnectResult<TxnProducer> {
         if self.fenced.load(std::sync::atomic::Ordering::Acquire) {
             return Err(ConnectError::fatal(format!(
                 "the transactional producer of {} failed fatally (fenced by a newer instance?); the task must be restarted",
@@ -1473,12 +1474,14 @@ impl KafkaSinkRuntime {
         cfg.set("transactional.id", &self.clients.transactional_id)
             .set("enable.idempotence", "true")
             .set("acks", "all");
-        let producer: FutureProducer = cfg.create().map_err(|e| {
-            ConnectError::fatal(format!(
-                "creating the transactional producer of {}: {e}",
-                self.name
-            ))
-        })?;
+        let producer: TxnProducer =
+            cfg.create_with_context(TxnContext::default())
+                .map_err(|e| {
+                    ConnectError::fatal(format!(
+                        "creating the transactional producer of {}: {e}",
+                        self.name
+                    ))
+                })?;
         let p = producer.clone();
         // init_transactions fences an older instance with the same id and
         // aborts its open transaction.
@@ -1536,43 +1539,15 @@ impl KafkaSinkRuntime {
         }
     }
 
+    /// Runs one transaction on a blocking thread (see `transaction`).
     async fn run_transaction(
         &self,
-        producer: &FutureProducer,
+        producer: &TxnProducer,
         records: Vec<OutputRecord>,
         offsets: Option<(TopicPartitionList, ConsumerGroupMetadata)>,
     ) -> Result<(), KafkaError> {
-        producer.begin_transaction()?;
-        let mut deliveries = Vec::with_capacity(records.len());
-        for r in &records {
-            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-            for (k, v) in &r.headers {
-                headers = headers.insert(KHeader {
-                    key: k,
-                    value: v.as_deref(),
-                });
-            }
-            let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&r.topic).headers(headers);
-            if let Some(k) = r.key.as_deref() {
-                fr = fr.key(k);
-            }
-            if let Some(v) = r.value.as_deref() {
-                fr = fr.payload(v);
-            }
-            if let Some(p) = r.partition {
-                fr = fr.partition(p);
-            }
-            deliveries.push(producer.send(fr, KAFKA_TIMEOUT));
-        }
-        for d in futures::future::join_all(deliveries).await {
-            d.map_err(|(e, _)| e)?;
-        }
-        if let Some((list, meta)) = offsets {
-            let p = producer.clone();
-            blocking(move || p.send_offsets_to_transaction(&list, &meta, KAFKA_TIMEOUT)).await?;
-        }
         let p = producer.clone();
-        blocking(move || p.commit_transaction(KAFKA_TIMEOUT)).await
+        blocking(move || transaction::run(&p, &records, offsets.as_ref(), KAFKA_TIMEOUT)).await
     }
 }
 
@@ -1834,7 +1809,7 @@ impl SinkRuntime for KafkaSinkRuntime {
             || producer.client().fatal_error().is_some();
         if !fatal {
             let p = producer.clone();
-            if let Err(abort) = blocking(move || p.abort_transaction(KAFKA_TIMEOUT)).await {
+            if let Err(abort) = blocking(move || transaction::abort(&p, KAFKA_TIMEOUT)).await {
                 tracing::warn!(task = %self.name, error = %abort, "aborting the transaction failed");
                 fatal = true;
             }
@@ -2226,14 +2201,14 @@ mod tests {
             self.runtime = Some(ctx.runtime);
             Ok(())
         }
-        async fn put(&mut self, records: Vec<SinkRecord>) -> ConnectResult<()> {
+        async fn put(&mut self, records: &[SinkRecord]) -> ConnectResult<()> {
             self.puts.fetch_add(1, Ordering::SeqCst);
             let Some(rt) = self.runtime.clone() else {
                 return Err(ConnectError::fatal("not started"));
             };
             let mut offsets = HashMap::new();
             let mut out = Vec::new();
-            for r in &records {
+            for r in records {
                 let poison = r.raw_value.as_deref() == Some(b"abort".as_slice())
                     && !self.aborted_once.load(Ordering::SeqCst);
                 out.push(OutputRecord {
@@ -2513,7 +2488,7 @@ mod tests {
         async fn start(&mut self, _ctx: SinkTaskContext, _props: Props) -> ConnectResult<()> {
             Ok(())
         }
-        async fn put(&mut self, records: Vec<SinkRecord>) -> ConnectResult<()> {
+        async fn put(&mut self, records: &[SinkRecord]) -> ConnectResult<()> {
             if !self.failures.is_empty() {
                 return Err(self.failures.remove(0));
             }
@@ -2894,7 +2869,7 @@ mod tests {
         async fn start(&mut self, _ctx: SinkTaskContext, _props: Props) -> ConnectResult<()> {
             Ok(())
         }
-        async fn put(&mut self, records: Vec<SinkRecord>) -> ConnectResult<()> {
+        async fn put(&mut self, records: &[SinkRecord]) -> ConnectResult<()> {
             for r in records {
                 let seen = (
                     self.id,

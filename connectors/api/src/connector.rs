@@ -265,7 +265,10 @@ pub trait SinkTask: Send {
     async fn open(&mut self, _partitions: &[TopicPartition]) -> ConnectResult<()> {
         Ok(())
     }
-    async fn put(&mut self, records: Vec<SinkRecord>) -> ConnectResult<()>;
+    /// Hands over a batch. The runtime keeps the batch: after a retriable
+    /// error it calls `put` again with the same records (Java's contract), so
+    /// the task gets them borrowed and copies only what it keeps.
+    async fn put(&mut self, records: &[SinkRecord]) -> ConnectResult<()>;
     /// Returns the offsets (next offset to read) that are safe to commit.
     async fn pre_commit(
         &mut self,

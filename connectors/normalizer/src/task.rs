@@ -105,11 +105,11 @@ fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
-fn header_str(r: &SinkRecord, key: &str) -> Option<String> {
+fn header_str<'a>(r: &'a SinkRecord, key: &str) -> Option<&'a str> {
     r.record
         .headers
         .last_with_name(key)
-        .and_then(|h| h.value.as_str().map(str::to_string))
+        .and_then(|h| h.value.as_str())
 }
 
 fn sanitize(s: &str) -> String {
@@ -332,7 +332,7 @@ impl NormalizerTask {
             return Ok(Some((key, Input::Delete)));
         }
         let doc = encoder.encode_doc(r.record.value_schema.as_ref(), &r.record.value)?;
-        let snapshot = header_str(r, SOURCE_HEADER).as_deref() == Some("snapshot");
+        let snapshot = header_str(r, SOURCE_HEADER) == Some("snapshot");
         Ok(Some((key, Input::Upsert { doc, snapshot })))
     }
 }
@@ -344,9 +344,9 @@ fn source_info(r: &SinkRecord, tp: &TopicPartition, snapshot: bool) -> SourceInf
         offset: r.kafka_offset,
         timestamp: r.record.timestamp,
         snapshot,
-        db: header_str(r, DB_HEADER),
-        collection: header_str(r, COLL_HEADER),
-        cluster_time: header_str(r, CLUSTER_TIME_HEADER),
+        db: header_str(r, DB_HEADER).map(str::to_string),
+        collection: header_str(r, COLL_HEADER).map(str::to_string),
+        cluster_time: header_str(r, CLUSTER_TIME_HEADER).map(str::to_string),
     }
 }
 
@@ -365,6 +365,8 @@ struct PartitionBatch {
     rewind: Option<i64>,
     /// The gap ended early: the input no longer has its last records.
     gap_closed: bool,
+    /// Latest document per key within this batch, ahead of the store.
+    overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 #[async_trait]
@@ -398,7 +400,7 @@ impl SinkTask for NormalizerTask {
         Ok(())
     }
 
-    async fn put(&mut self, records: Vec<SinkRecord>) -> ConnectResult<()> {
+    async fn put(&mut self, records: &[SinkRecord]) -> ConnectResult<()> {
         if records.is_empty() {
             return Ok(());
         }
@@ -409,27 +411,42 @@ impl SinkTask for NormalizerTask {
         let now = now_ns();
         let mut outputs: Vec<OutputRecord> = Vec::new();
         let mut counts = BatchCounts::default();
-        let mut batches: HashMap<TopicPartition, PartitionBatch> = HashMap::new();
-        // Latest document per key within this batch, ahead of the store.
-        let mut overlay: HashMap<(TopicPartition, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
+        // Per input partition of the batch, in order of first appearance; a
+        // batch holds few partitions, so a scan beats hashing every record's
+        // topic name.
+        let mut batches: Vec<(TopicPartition, &PartitionState, PartitionBatch)> = Vec::new();
         // Output and state topic names per input topic.
         let mut names: HashMap<String, (String, Option<String>)> = HashMap::new();
-        for r in &records {
+        for r in records {
             let partition = r.record.kafka_partition.ok_or_else(|| {
                 ConnectError::fatal(format!(
                     "record at offset {} of {} has no partition",
                     r.kafka_offset, r.record.topic
                 ))
             })?;
-            let tp = TopicPartition {
-                topic: r.record.topic.clone(),
-                partition,
+            let at = batches
+                .iter()
+                .position(|(tp, _, _)| tp.partition == partition && tp.topic == r.record.topic);
+            let at = match at {
+                Some(i) => i,
+                None => {
+                    let tp = TopicPartition {
+                        topic: r.record.topic.clone(),
+                        partition,
+                    };
+                    let ps = self.partitions.get(&tp).ok_or_else(|| {
+                        ConnectError::fatal(format!(
+                            "record for {} which was not opened",
+                            tp_name(&tp)
+                        ))
+                    })?;
+                    batches.push((tp, ps, PartitionBatch::default()));
+                    batches.len() - 1
+                }
             };
-            let ps = self.partitions.get(&tp).ok_or_else(|| {
-                ConnectError::fatal(format!("record for {} which was not opened", tp_name(&tp)))
-            })?;
+            let (tp, ps, batch) = &mut batches[at];
+            let (tp, ps) = (&*tp, &**ps);
             let off = r.kafka_offset;
-            let batch = batches.entry(tp.clone()).or_default();
             // Already applied (redelivered after a rewind).
             if batch.rewind.is_some()
                 || ps.next_offset.is_some_and(|l| off < l)
@@ -450,7 +467,7 @@ impl SinkTask for NormalizerTask {
                 if off >= c && !done {
                     let l = batch.replay_next.or(ps.next_offset).unwrap_or(0);
                     if ps.resought_at == Some(l) {
-                        warn!(partition = %tp_name(&tp), local = l, committed = c, "the rest of the replay gap is no longer in the input; continuing from the committed offset");
+                        warn!(partition = %tp_name(tp), local = l, committed = c, "the rest of the replay gap is no longer in the input; continuing from the committed offset");
                         batch.gap_closed = true;
                     } else {
                         batch.rewind = Some(l);
@@ -462,7 +479,7 @@ impl SinkTask for NormalizerTask {
             let Some((key, input)) = Self::input_of(&run.encoder, r)? else {
                 if !replaying {
                     counts.skipped_null_key += 1;
-                    warn!(partition = %tp_name(&tp), offset = off, "record without key bytes skipped: it cannot be normalized");
+                    warn!(partition = %tp_name(tp), offset = off, "record without key bytes skipped: it cannot be normalized");
                     batch.next = Some(off + 1);
                 } else {
                     batch.replay_next = Some(off + 1);
@@ -470,22 +487,21 @@ impl SinkTask for NormalizerTask {
                 continue;
             };
             let snapshot = matches!(input, Input::Upsert { snapshot: true, .. });
-            let okey = (tp.clone(), key);
-            let stored = match overlay.get(&okey) {
+            let stored = match batch.overlay.get(&key) {
                 Some(v) => v.clone(),
-                None => ps.store.get(&okey.1)?,
+                None => ps.store.get(&key)?,
             };
             let (change, event) = fold(stored, input);
             let write = match change {
-                StateChange::Put(d) => Some((okey.1.clone(), Some(d))),
-                StateChange::Remove => Some((okey.1.clone(), None)),
+                StateChange::Put(d) => Some((key.clone(), Some(d))),
+                StateChange::Remove => Some((key.clone(), None)),
                 StateChange::Keep => None,
             };
             if replaying {
                 batch.replayed += 1;
                 batch.replay_next = Some(off + 1);
                 if let Some(w) = write {
-                    overlay.insert(okey, w.1.clone());
+                    batch.overlay.insert(key, w.1.clone());
                     batch.replay.push(w);
                 }
                 continue;
@@ -499,7 +515,7 @@ impl SinkTask for NormalizerTask {
                 Event::SkippedIdentical => counts.skipped_identical += 1,
                 Event::SkippedUnknownDelete => {
                     counts.skipped_unknown_delete += 1;
-                    warn!(partition = %tp_name(&tp), offset = off, "delete of a key with no stored document ignored");
+                    warn!(partition = %tp_name(tp), offset = off, "delete of a key with no stored document ignored");
                 }
             }
             let (output_topic, state_topic) = names
@@ -511,12 +527,12 @@ impl SinkTask for NormalizerTask {
                     )
                 })
                 .clone();
-            let src = source_info(r, &tp, snapshot);
+            let src = source_info(r, tp, snapshot);
             if let Some(value) = run.encoder.encode(&output_topic, &event, &src, now).await? {
                 outputs.push(OutputRecord {
                     topic: output_topic.clone(),
                     partition: Some(partition),
-                    key: Some(okey.1.clone()),
+                    key: Some(key.clone()),
                     value: Some(value),
                     headers: Vec::new(),
                 });
@@ -524,7 +540,7 @@ impl SinkTask for NormalizerTask {
                     outputs.push(OutputRecord {
                         topic: output_topic,
                         partition: Some(partition),
-                        key: Some(okey.1.clone()),
+                        key: Some(key.clone()),
                         value: None,
                         headers: Vec::new(),
                     });
@@ -540,13 +556,15 @@ impl SinkTask for NormalizerTask {
                         headers: Vec::new(),
                     });
                 }
-                overlay.insert(okey, w.1.clone());
+                batch.overlay.insert(key, w.1.clone());
                 batch.writes.push(w);
             }
         }
 
         // 1. The replayed part is already in committed output: store it now,
         //    so that a failed transaction below leaves `L == C`.
+        let mut batches: Vec<(TopicPartition, PartitionBatch)> =
+            batches.into_iter().map(|(tp, _, b)| (tp, b)).collect();
         for (tp, batch) in &mut batches {
             let Some(ps) = self.partitions.get_mut(tp) else {
                 continue;

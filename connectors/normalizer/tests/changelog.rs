@@ -187,7 +187,7 @@ async fn a_crash_gap_is_replayed_from_the_local_offset() {
         .cloned()
         .collect();
     let mut t = start_task(&rt, &props, 1).await.unwrap();
-    let crashed = tokio::spawn(async move { t.put(std::mem::take(&mut batch)).await }).await;
+    let crashed = tokio::spawn(async move { t.put(&std::mem::take(&mut batch)).await }).await;
     assert!(crashed.unwrap_err().is_panic());
     let committed = rt.committed_of(tp).unwrap();
     assert!(committed > committed_before);
@@ -247,7 +247,7 @@ async fn a_rewind_past_an_unfinished_gap_is_sought_back() {
         .collect();
     rt.state.lock().unwrap().crash_after_commit = true;
     let mut t = start_task(&rt, &props, 2).await.unwrap();
-    assert!(tokio::spawn(async move { t.put(batch).await })
+    assert!(tokio::spawn(async move { t.put(&batch).await })
         .await
         .unwrap_err()
         .is_panic());
@@ -271,7 +271,7 @@ async fn a_rewind_past_an_unfinished_gap_is_sought_back() {
         .collect();
     rt.state.lock().unwrap().fail_next_commit = true;
     rt.state.lock().unwrap().seeks.clear();
-    let err = task.put([gap, new1].concat()).await.unwrap_err();
+    let err = task.put(&[gap, new1].concat()).await.unwrap_err();
     assert!(err.is_retriable());
     // The runtime rewinds both partitions to their committed offsets, so
     // partition 0 is next delivered past its unfinished gap: nothing may be
@@ -293,7 +293,7 @@ async fn a_rewind_past_an_unfinished_gap_is_sought_back() {
         .take(3)
         .cloned()
         .collect();
-    task.put(past).await.unwrap();
+    task.put(&past).await.unwrap();
     assert_eq!(changelog(&rt, 0).len(), out_before);
     assert_eq!(rt.state.lock().unwrap().seeks.get(tp0), Some(&gap_end));
     let mut pos: HashMap<_, _> = tps(2)
@@ -428,7 +428,7 @@ async fn throughput() {
     let cpu0 = cpu_seconds();
     let t0 = std::time::Instant::now();
     for chunk in input[0].chunks(2_000) {
-        task.put(chunk.to_vec()).await.unwrap();
+        task.put(chunk).await.unwrap();
     }
     let secs = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;

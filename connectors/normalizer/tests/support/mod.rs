@@ -507,7 +507,7 @@ pub async fn drive_from(
         }
         let sent = batch.clone();
         let handle = tokio::spawn(async move {
-            let r = task.put(sent).await;
+            let r = task.put(&sent).await;
             (task, r)
         });
         match handle.await {
