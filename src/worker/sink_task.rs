@@ -103,8 +103,7 @@ use connect_api::record::{ConnectRecord, SinkRecord, TopicPartition};
 use connect_api::{Converter, HeaderConverter, SinkTask, SinkTaskContext};
 use futures::FutureExt;
 use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, ConsumerGroupMetadata, RebalanceProtocol,
-    StreamConsumer,
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KHeader, Headers as _, Message, OwnedHeaders, OwnedMessage};
@@ -1538,17 +1537,6 @@ impl KafkaSinkRuntime {
             }
         }
     }
-
-    /// Runs one transaction on a blocking thread (see `transaction`).
-    async fn run_transaction(
-        &self,
-        producer: &TxnProducer,
-        records: Vec<OutputRecord>,
-        offsets: Option<(TopicPartitionList, ConsumerGroupMetadata)>,
-    ) -> Result<(), KafkaError> {
-        let p = producer.clone();
-        blocking(move || transaction::run(&p, &records, offsets.as_ref(), KAFKA_TIMEOUT)).await
-    }
 }
 
 /// Task-consumer settings the group-less reader must not inherit: the group
@@ -1798,7 +1786,9 @@ impl SinkRuntime for KafkaSinkRuntime {
             Some((offsets_tpl(&offsets)?, meta))
         };
         let producer = self.transactional_producer().await?;
-        let result = self.run_transaction(&producer, records, offsets).await;
+        let p = producer.clone();
+        let result =
+            blocking(move || transaction::run(&p, &records, offsets.as_ref(), KAFKA_TIMEOUT)).await;
         let Err(e) = result else {
             return Ok(());
         };

@@ -98,9 +98,9 @@ pub fn run(
     offsets: Option<&(TopicPartitionList, ConsumerGroupMetadata)>,
     timeout: Duration,
 ) -> Result<(), KafkaError> {
+    // Starts from a zero tally: `settle` took the last commit's, `abort`
+    // cleared a failed one's.
     let ctx = producer.context();
-    // `abort` settled the records of an earlier transaction.
-    ctx.tally().failure = None;
     producer.begin_transaction()?;
     for r in records {
         let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
