@@ -152,9 +152,11 @@ impl SourceTaskRun {
         );
 
         let result = self.poll_loop(&pending_tx, &run_cancel).await;
-        let result = match (result, lock(&failed).take()) {
-            (Ok(()), Some(e)) | (Err(e), _) => Err(e),
-            (Ok(()), None) => Ok(()),
+        // The acker's failure is the cause: it records it before it stops,
+        // so a poll loop that then finds the acker gone reports only that.
+        let result = match lock(&failed).take() {
+            Some(e) => Err(e),
+            None => result,
         };
 
         // Stop: the task first, so it releases its resources, then drain what
