@@ -10,6 +10,7 @@ pub mod herder;
 pub mod logging;
 pub mod memory;
 pub mod plugins;
+pub mod producer;
 pub mod rest;
 pub mod spawn;
 pub mod storage;

@@ -20,10 +20,14 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use crate::producer::{settled, AckContext, AckedProducer, Outgoing};
+
+/// How long a write may wait for room in the producer's queue.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One record of an internal topic as the reader sees it.
 #[derive(Debug, Clone)]
@@ -66,7 +70,7 @@ pub struct LogClients {
 /// A producer plus a tailing reader of one topic.
 pub struct KafkaLog {
     topic: String,
-    producer: FutureProducer,
+    producer: AckedProducer,
     consumer: Arc<BaseConsumer>,
     partitions: Vec<i32>,
     /// Next offset to read per partition, published by the reader thread.
@@ -107,7 +111,7 @@ impl KafkaLog {
             .set("acks", "all")
             .set("enable.idempotence", "false")
             .set("linger.ms", "0");
-        let producer: FutureProducer = pcfg.create().map_err(err)?;
+        let producer: AckedProducer = pcfg.create_with_context(AckContext).map_err(err)?;
 
         let mut ccfg = base_client_config(&clients.consumer);
         ccfg.set("client.id", client_id)
@@ -190,58 +194,48 @@ impl KafkaLog {
 
     /// Writes one record and waits for the broker's acknowledgement.
     pub async fn send(&self, key: Option<&[u8]>, value: Option<&[u8]>) -> Result<(), LogError> {
-        let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic);
-        if let Some(k) = key {
-            rec = rec.key(k);
-        }
-        if let Some(v) = value {
-            rec = rec.payload(v);
-        }
-        self.producer
-            .send(rec, Duration::from_secs(30))
+        let record = Outgoing {
+            key,
+            payload: value,
+            ..Outgoing::default()
+        };
+        let ack = self
+            .producer
+            .enqueue(&self.topic, record, SEND_TIMEOUT)
             .await
-            .map(|_| ())
-            .map_err(|(source, _)| LogError::Write {
-                topic: self.topic.clone(),
-                source,
-            })
+            .map_err(|e| self.write_error(e))?;
+        settled(ack).await.map_err(|e| self.write_error(e))
     }
 
     /// Writes several records in order and waits until all are acknowledged.
     pub async fn send_all(&self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), LogError> {
         let mut pending = Vec::with_capacity(records.len());
         for (k, v) in records {
-            let mut rec: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(&self.topic).key(k.as_slice());
-            if let Some(v) = v {
-                rec = rec.payload(v.as_slice());
-            }
-            let fut = self
+            let record = Outgoing {
+                key: Some(k),
+                payload: v.as_deref(),
+                ..Outgoing::default()
+            };
+            let ack = self
                 .producer
-                .send_result(rec)
-                .map_err(|(source, _)| LogError::Write {
-                    topic: self.topic.clone(),
-                    source,
-                })?;
-            pending.push(fut);
+                .enqueue(&self.topic, record, SEND_TIMEOUT)
+                .await
+                .map_err(|e| self.write_error(e))?;
+            pending.push(ack);
         }
-        for fut in pending {
-            match fut.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((source, _))) => {
-                    return Err(LogError::Write {
-                        topic: self.topic.clone(),
-                        source,
-                    })
-                }
-                Err(_) => {
-                    return Err(LogError::Stopped {
-                        topic: self.topic.clone(),
-                    })
-                }
-            }
+        for ack in pending {
+            settled(ack).await.map_err(|e| self.write_error(e))?;
         }
         Ok(())
+    }
+
+    fn write_error(&self, source: KafkaError) -> LogError {
+        let topic = self.topic.clone();
+        match source {
+            // The producer went away before reporting the record.
+            KafkaError::Canceled => LogError::Stopped { topic },
+            source => LogError::Write { topic, source },
+        }
     }
 
     /// Waits until every record written before this call has been applied.

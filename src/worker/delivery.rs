@@ -13,16 +13,18 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::ClientContext;
 use tokio::sync::Notify;
+
+use crate::producer::PolledProducer;
 
 /// What Kafka said about one record.
 pub type Outcome = Result<(), KafkaError>;
 
 /// A task's producer: a record's delivery opaque is its sequence number
 /// from [`Acks::register`].
-pub type TaskProducer = ThreadedProducer<TaskProducerContext>;
+pub type TaskProducer = PolledProducer<TaskProducerContext>;
 
 /// The slots of the records sent and not yet taken by the acker.
 #[derive(Default)]

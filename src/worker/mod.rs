@@ -23,7 +23,6 @@ use connect_api::connector::{CommitRequester, ConnectorHost, ConnectorKind};
 use connect_api::error::{ConnectError, ConnectResult};
 use connect_api::plugin::TaskFactory;
 use connect_api::{Connector, ConnectorContext, Converter, HeaderConverter, SourceTaskContext};
-use rdkafka::producer::FutureProducer;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +31,7 @@ use crate::config::providers::has_references;
 pub use crate::config::worker::OverridePolicy;
 use crate::herder::api::TargetState;
 use crate::plugins::Plugins;
+use crate::producer::{AckContext, AckedProducer};
 use crate::spawn::spawn_named;
 use crate::storage::offset_store::{ConnectorOffsetReader, OffsetStore};
 use crate::storage::status_store::{State, Status, StatusStore, TopicStatus};
@@ -478,9 +478,9 @@ impl Worker {
     }
 
     /// The producer of a sink task's dead letter queue.
-    fn producer(&self, id: &TaskId, connector: &Props) -> ConnectResult<FutureProducer> {
+    fn producer(&self, id: &TaskId, connector: &Props) -> ConnectResult<AckedProducer> {
         self.producer_config(id, connector)
-            .create()
+            .create_with_context(AckContext)
             .map_err(|e| Self::producer_error(id, &e))
     }
 

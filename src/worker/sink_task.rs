@@ -107,7 +107,7 @@ use rdkafka::consumer::{
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KHeader, Headers as _, Message, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::Producer;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext, Offset, Timestamp, TopicPartitionList};
 use tokio::sync::watch;
@@ -118,6 +118,7 @@ use super::source_task::TaskListener;
 use super::transaction::{self, TxnContext, TxnProducer};
 use super::transforms::TransformChain;
 use crate::herder::api::TargetState;
+use crate::producer::{AckedProducer, Outgoing};
 use crate::storage::topics;
 
 /// Records handed to one `put` at most.
@@ -553,7 +554,7 @@ pub fn create_consumer(
 /// Writes records that failed conversion or transformation to
 /// `errors.deadletterqueue.topic.name` (Java's `DeadLetterQueueReporter`).
 pub struct DeadLetterQueue {
-    pub producer: FutureProducer,
+    pub producer: AckedProducer,
     pub topic: String,
     pub replication_factor: i16,
     pub context_headers: bool,
@@ -626,21 +627,16 @@ impl DeadLetterQueue {
                 });
             }
         }
-        let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).headers(headers);
-        if let Some(k) = m.key() {
-            fr = fr.key(k);
-        }
-        if let Some(v) = m.payload() {
-            fr = fr.payload(v);
-        }
-        if let Some(ts) = m.timestamp().to_millis() {
-            fr = fr.timestamp(ts);
-        }
+        let record = Outgoing {
+            key: m.key(),
+            payload: m.payload(),
+            headers: Some(headers),
+            timestamp: m.timestamp().to_millis(),
+        };
         self.producer
-            .send(fr, KAFKA_TIMEOUT)
+            .send_acked(&self.topic, record, KAFKA_TIMEOUT)
             .await
-            .map(|_| ())
-            .map_err(|(e, _)| {
+            .map_err(|e| {
                 ConnectError::fatal(format!(
                     "writing the record at {}-{} offset {} to the dead letter queue {}: {e}",
                     m.topic(),
@@ -2049,6 +2045,7 @@ pub async fn delete_group(
 mod tests {
     use super::*;
     use crate::plugins::Plugins;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     #[test]

@@ -22,11 +22,13 @@ use connect_api::connector::OutputRecord;
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, TopicPartitionList};
 
+use crate::producer::PolledProducer;
+
 /// A sink task's transactional producer.
-pub type TxnProducer = ThreadedProducer<TxnContext>;
+pub type TxnProducer = PolledProducer<TxnContext>;
 
 /// The outcome of the current transaction's records so far.
 #[derive(Default)]

@@ -479,7 +479,9 @@ impl EnvelopeEncoder {
         src: &SourceInfo,
         now_ns: i64,
     ) -> ConnectResult<Vec<u8>> {
-        let mut out = Vec::with_capacity(512);
+        // One allocation: both images plus the source block and the tail.
+        let images = before.map_or(4, <[u8]>::len) + after.map_or(4, <[u8]>::len);
+        let mut out = Vec::with_capacity(images + 512);
         out.extend_from_slice(b"{\"before\":");
         self.plain_image(&mut out, before)?;
         out.extend_from_slice(b",\"after\":");

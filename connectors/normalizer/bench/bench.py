@@ -190,6 +190,10 @@ def main():
     ap.add_argument("--tasks", type=int, default=1)
     ap.add_argument("--recovery-changes", type=int, default=0,
                     help="upserts produced for the kill -9 phase (default N/20, at least 20000)")
+    ap.add_argument("--connector-prop", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra connector property, e.g. state.cache.bytes=134217728")
+    ap.add_argument("--skip-recovery", action="store_true",
+                    help="stop after the backlog (for quick CPU measurements)")
     ap.add_argument("--rebuild", action="store_true",
                     help="also measure recovery with the state directory deleted")
     ap.add_argument("--connectd", default=None, help="path of the connectd binary")
@@ -266,6 +270,9 @@ def main():
             "topics": input_topic,
             "state.dir": state_dir,
         }
+        for kv in args.connector_prop:
+            k, _, v = kv.partition("=")
+            config[k] = v
         cpu0 = cpu_seconds(worker.pid)
         t0 = time.time()
         # 409 while the worker is still joining its group.
@@ -316,6 +323,9 @@ def main():
             log(f"{tag}: committed past the kill position {resumed:.1f}s after the restart")
             return round(resumed, 1)
 
+        if args.skip_recovery:
+            print(json.dumps(results, indent=2))
+            return
         results["recovery_s_after_kill_9"] = recovery("kill9", False, 2)
         if args.rebuild:
             results["recovery_s_after_kill_9_state_deleted"] = recovery("kill9-rebuild", True, 4)
