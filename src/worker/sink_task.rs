@@ -2645,6 +2645,57 @@ mod tests {
         assert_eq!(seen, vec!["first", "second", "third"]);
     }
 
+    /// A record the broker refuses (larger than the topic's
+    /// `max.message.bytes`) fails its transaction as retriable, naming the
+    /// cause; the abort leaves the producer usable for the next one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_record_the_broker_refuses_aborts_its_transaction_and_the_next_one_commits() {
+        let rt = services_runtime();
+        let (small, out) = (unique("txn-refusing"), unique("txn-accepting"));
+        let spec = |name: &str, configs: Vec<(String, String)>| TopicSpec {
+            name: name.to_string(),
+            partitions: Some(1),
+            replication_factor: Some(1),
+            configs,
+        };
+        rt.ensure_topics(&[
+            // Room for the transaction markers the coordinator writes (a
+            // topic that refuses even those keeps the transaction open for
+            // ever), not for the records below.
+            spec(&small, vec![("max.message.bytes".into(), "512".into())]),
+            spec(&out, vec![]),
+        ])
+        .await
+        .unwrap();
+        let record = |topic: &str, v: &str| OutputRecord {
+            topic: topic.to_string(),
+            partition: Some(0),
+            key: None,
+            value: Some(v.as_bytes().to_vec()),
+            headers: vec![],
+        };
+        // One good record and many refused ones in the same transaction:
+        // nothing of it may become visible, and the error says why.
+        let mut refused = vec![record(&out, "lost-with-its-transaction")];
+        let big = "x".repeat(4096);
+        refused.extend((0..50).map(|i| record(&small, &format!("too large {i} {big}"))));
+        let e = rt
+            .commit_transaction(refused, HashMap::new())
+            .await
+            .unwrap_err();
+        assert!(e.is_retriable(), "{e:?}");
+        assert!(e.to_string().contains("was not committed"), "{e}");
+        assert!(e.to_string().to_lowercase().contains("too large"), "{e}");
+        // The aborted transaction's reports do not leak into the next one.
+        rt.commit_transaction(vec![record(&out, "next")], HashMap::new())
+            .await
+            .unwrap();
+        assert_eq!(
+            read_values(&out, "read_committed", Duration::from_secs(2)),
+            vec!["next"]
+        );
+    }
+
     /// A runtime whose task consumer never subscribes: only the services
     /// (`read_partition`, `partition_count`) are used.
     fn services_runtime() -> KafkaSinkRuntime {
