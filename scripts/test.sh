@@ -9,6 +9,8 @@
 #                                            fatal if it fails
 #   4. cargo clippy --workspace --all-targets -- -D warnings
 #   5. cargo test --workspace                with KAFKA_BOOTSTRAP / MONGODB_URI
+#   6. scripts/flink-interop.sh              quickstart pipeline read by Flink
+#                                            (Maven, JDK 17; the debug worker)
 # scripts/dev-env.sh down runs in an EXIT trap (also on failure / Ctrl-C),
 # unless the environment was already running before this script started (a
 # developer's long-lived `dev-env.sh up`): then it is left running.
@@ -85,6 +87,10 @@ say "environment: KAFKA_BOOTSTRAP=${KAFKA_BOOTSTRAP:-} MONGODB_URI=${MONGODB_URI
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 # shellcheck disable=SC2086 # CARGO_TEST_ARGS is a list of words
 step test timeout --kill-after=60 "${TEST_TIMEOUT:-50m}" cargo test --workspace ${CARGO_TEST_ARGS:-}
+# The interop check with a real changelog consumer (Apache Flink, jars from
+# Maven Central) runs the worker binary the integration tests just built.
+step flink-interop env CONNECTD_BIN="${CARGO_TARGET_DIR:-target}/debug/connectd" \
+  timeout --kill-after=30 15m scripts/flink-interop.sh
 
 print_summary
 if ((${#failed[@]})); then
