@@ -401,14 +401,28 @@ async fn rebuild_from_input_is_an_explicit_opt_in() {
 }
 
 /// Not a timed assertion: prints the task's own throughput (fold, store,
-/// JSON envelope) with a runtime that drops the output. Run with
-/// `cargo test --release -p connect-normalizer --test changelog throughput -- --ignored --nocapture`.
+/// JSON envelope) with a runtime that drops the output, so the state store
+/// can be measured without Kafka's share and noise. Run with
+/// `cargo test --release -p connect-normalizer --test changelog throughput -- --ignored --nocapture`;
+/// `THROUGHPUT_KEYS` / `THROUGHPUT_CHANGES` (default 20,000 / 200,000) and
+/// `THROUGHPUT_PROPS` (`k=v,k=v` connector settings) change the run.
 #[tokio::test]
 #[ignore = "measurement, run by hand in release mode"]
 async fn throughput() {
     let dir = tempfile::tempdir().unwrap();
-    let keys = 20_000u64;
-    let n = 200_000usize;
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let keys = env("THROUGHPUT_KEYS", 20_000);
+    let n = env("THROUGHPUT_CHANGES", 200_000) as usize;
+    let extra = std::env::var("THROUGHPUT_PROPS").unwrap_or_default();
+    let extra: Vec<(&str, &str)> = extra
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
     let mut rng = Rng(1);
     let pad = "x".repeat(900);
     let changes: Vec<Change> = (0..n)
@@ -424,7 +438,9 @@ async fn throughput() {
     let input = input_records(&changes, 1);
     let rt = FakeRuntime::new(1);
     rt.state.lock().unwrap().discard_output = true;
-    let mut task = start_task(&rt, &props(dir.path(), &[]), 1).await.unwrap();
+    let mut task = start_task(&rt, &props(dir.path(), &extra), 1)
+        .await
+        .unwrap();
     let cpu0 = cpu_seconds();
     let t0 = std::time::Instant::now();
     for chunk in input[0].chunks(2_000) {
