@@ -35,8 +35,10 @@ use tokio::sync::oneshot;
 /// How long one `poll` call of the polling thread may wait for events.
 const POLL_WINDOW: Duration = Duration::from_secs(1);
 
-/// How often a record refused with `QueueFull` is offered again.
-const QUEUE_FULL_RETRY: Duration = Duration::from_millis(5);
+/// How long to wait before offering again a record refused with
+/// `QueueFull` (the polling thread drains the queue as the broker
+/// acknowledges).
+pub(crate) const QUEUE_FULL_RETRY: Duration = Duration::from_millis(2);
 
 /// A producer whose delivery reports and errors a dedicated thread serves.
 /// Cloning shares the producer; it derefs to rdkafka's [`BaseProducer`].

@@ -25,7 +25,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, TopicPartitionList};
 
-use crate::producer::PolledProducer;
+use crate::producer::{PolledProducer, QUEUE_FULL_RETRY};
 
 /// A sink task's transactional producer.
 pub type TxnProducer = PolledProducer<TxnContext>;
@@ -88,10 +88,6 @@ impl ProducerContext for TxnContext {
     }
 }
 
-/// Pause before retrying a send refused because librdkafka's queue is full
-/// (the polling thread drains it as the broker acknowledges).
-const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(2);
-
 /// One transaction: every record, then the consumer offsets (KIP-447 group
 /// metadata included), then the commit. Blocking; the caller aborts on error.
 pub fn run(
@@ -123,7 +119,7 @@ pub fn run(
                 Ok(()) => break,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     rec = back;
-                    std::thread::sleep(QUEUE_FULL_PAUSE);
+                    std::thread::sleep(QUEUE_FULL_RETRY);
                 }
                 Err((e, _)) => {
                     ctx.tally().outstanding -= 1;
