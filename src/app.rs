@@ -303,6 +303,10 @@ pub async fn start(
         consumer: cfg.to_librdkafka(Client::Consumer),
         admin: cfg.to_librdkafka(Client::Admin),
         consumer_mapper: Arc::new(|p: &Props| librdkafka_config(Client::Consumer, p)),
+        max_poll_records: cfg
+            .client_props(Client::Consumer)
+            .get("max.poll.records")
+            .cloned(),
         group_id: cfg.group_id().map(str::to_string),
     };
     let worker = Worker::new(

@@ -937,12 +937,16 @@ async fn static_membership_recovers_from_kill_9_within_30s() {
     );
 }
 
-/// The same without static membership, for comparison (takes ~1 minute):
-/// `cargo test --test sink_runtime recovery -- --ignored --nocapture`.
+/// The same with the default (dynamic) membership: the restarted task
+/// removes the member its killed run left in the group instead of waiting
+/// the 45 s of that member's session (it took 44.9-45.3 s before it did).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn recovery_from_kill_9_without_static_membership() {
-    recovery_after_kill_9(None, 16000).await;
+async fn recovers_from_kill_9_within_30s_without_static_membership() {
+    let recovery = recovery_after_kill_9(None, 16000).await;
+    assert!(
+        recovery < Duration::from_secs(30),
+        "recovery took {recovery:?}"
+    );
 }
 
 /// A sink whose input topic does not exist yet waits for it with one clear

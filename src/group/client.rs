@@ -179,6 +179,17 @@ fn check(api: &'static str, code: i16, message: Option<&StrBytes>) -> Result<(),
     }
 }
 
+/// A member of a described group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    /// Member id.
+    pub member_id: String,
+    /// The `client.id` the member joined with.
+    pub client_id: String,
+    /// `group.instance.id` of a static member.
+    pub group_instance_id: Option<String>,
+}
+
 /// A coordinator (or any broker) address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerAddress {
@@ -252,6 +263,7 @@ fn our_versions(api: ApiKey) -> (i16, i16) {
         ApiKey::Heartbeat => (0, 4),
         ApiKey::LeaveGroup => (0, 5),
         ApiKey::OffsetDelete => (0, 0),
+        ApiKey::DescribeGroups => (0, 5),
         _ => (0, 0),
     }
 }
@@ -265,6 +277,7 @@ fn api_name(api: ApiKey) -> &'static str {
         ApiKey::Heartbeat => "Heartbeat",
         ApiKey::LeaveGroup => "LeaveGroup",
         ApiKey::OffsetDelete => "OffsetDelete",
+        ApiKey::DescribeGroups => "DescribeGroups",
         _ => "Kafka",
     }
 }
@@ -514,6 +527,29 @@ impl BrokerConnection {
             }
         }
         Ok(())
+    }
+
+    /// DescribeGroups for one group, sent to its coordinator: its members
+    /// (none for an unknown or empty group).
+    pub async fn describe_group(
+        &mut self,
+        group_id: &str,
+    ) -> Result<Vec<GroupMember>, ClientError> {
+        use kafka_protocol::messages::DescribeGroupsRequest;
+        let v = self.version_for(ApiKey::DescribeGroups)?;
+        let req = DescribeGroupsRequest::default()
+            .with_groups(vec![GroupId(StrBytes::from_string(group_id.to_string()))]);
+        let resp = self.send(req, v, self.request_timeout).await?;
+        let mut members = Vec::new();
+        for g in &resp.groups {
+            check("DescribeGroups", g.error_code, None)?;
+            members.extend(g.members.iter().map(|m| GroupMember {
+                member_id: m.member_id.as_str().to_string(),
+                client_id: m.client_id.as_str().to_string(),
+                group_instance_id: m.group_instance_id.as_ref().map(|s| s.as_str().to_string()),
+            }));
+        }
+        Ok(members)
     }
 
     /// Finds the group coordinator for `group_id`.

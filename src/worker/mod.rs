@@ -67,6 +67,9 @@ pub struct WorkerSettings {
     pub admin: BTreeMap<String, String>,
     /// Maps `consumer.override.*` keys (Java names) to librdkafka settings.
     pub consumer_mapper: ClientMapper,
+    /// The worker's `consumer.max.poll.records`, which no librdkafka setting
+    /// carries (see `sink_task::MAX_POLL_RECORDS`).
+    pub max_poll_records: Option<String>,
     /// The worker's `group.id` (distributed mode), part of sink tasks'
     /// `transactional.id`.
     pub group_id: Option<String>,
@@ -576,6 +579,17 @@ impl Worker {
             if self.settings.override_policy.allows(&k) {
                 cfg.insert(k, v);
             }
+        }
+        let max_poll_records = overrides
+            .get(sink_task::MAX_POLL_RECORDS)
+            .filter(|_| {
+                self.settings
+                    .override_policy
+                    .allows(sink_task::MAX_POLL_RECORDS)
+            })
+            .or(self.settings.max_poll_records.as_ref());
+        if let Some(v) = max_poll_records {
+            cfg.insert(sink_task::MAX_POLL_RECORDS.to_string(), v.clone());
         }
         // Java's metadata.max.age.ms also paces topics.regex discovery; in
         // librdkafka that is topic.metadata.refresh.interval.ms.

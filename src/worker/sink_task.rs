@@ -79,6 +79,14 @@
 //! successor's producer fences the old one, and the old member's group
 //! metadata no longer matches (KIP-447).
 //!
+//! # Restart after a crash
+//!
+//! Without static membership, a task consumer killed without leaving the
+//! group stays a member until its session times out (45 s by default), and
+//! the restarted task gets no partitions until then. So before subscribing,
+//! a task removes the members that carry its own `client.id` (see
+//! [`remove_stale_members`]): the restart rebalance then completes at once.
+//!
 //! # Seeks and transactions
 //!
 //! `seek`, `pause` and `resume` from the task are recorded and applied by the
@@ -121,8 +129,12 @@ use crate::herder::api::TargetState;
 use crate::producer::{AckedProducer, Outgoing};
 use crate::storage::topics;
 
-/// Records handed to one `put` at most.
-const MAX_BATCH: usize = 500;
+/// Java's `max.poll.records`: the most records handed to one `put`. Kept
+/// under its Java name in the consumer settings (librdkafka has no such
+/// setting; [`create_consumer`] leaves it out) and read by the task loop.
+pub const MAX_POLL_RECORDS: &str = "max.poll.records";
+/// Java's default `max.poll.records`.
+const DEFAULT_MAX_POLL_RECORDS: usize = 500;
 /// Timeout of the blocking Kafka calls (commits, offset fetches, transactions).
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
 /// The sink consumer's assignor unless configured (module comment).
@@ -526,6 +538,70 @@ pub fn static_instance_id(settings: &BTreeMap<String, String>, task_id: u32) -> 
         .map(|prefix| format!("{prefix}-{task_id}"))
 }
 
+/// How long the look for leftover members may delay a task's start.
+const STALE_MEMBER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Removes the members an earlier run of this task left in its group, and
+/// returns how many.
+///
+/// A consumer killed without leaving (`kill -9`, a lost machine) stays a
+/// member until its `session.timeout.ms` (45 s by default) runs out, and the
+/// rebalance that would give its partitions to the restarted task waits for
+/// it. Members of this task are recognised by the task consumer's
+/// `client.id`, which the worker sets to `connector-consumer-{name}-{task}`
+/// (one per task); as the task has not joined yet, every such member is a
+/// leftover, or a zombie run on a worker that lost the task, which the
+/// Connect assignment says must stop anyway. Static members are not touched
+/// (their successor takes their place by itself). Skipped on non-plaintext
+/// listeners, which this minimal client cannot speak: there the group falls
+/// back to the session timeout, as without this step.
+pub async fn remove_stale_members(
+    consumer: &BTreeMap<String, String>,
+) -> Result<usize, crate::group::client::ClientError> {
+    use crate::group::client::BrokerConnection;
+    let get = |k: &str| consumer.get(k).map(String::as_str).unwrap_or_default();
+    let (group, client_id, bootstrap) =
+        (get("group.id"), get("client.id"), get("bootstrap.servers"));
+    let plaintext = matches!(
+        get("security.protocol").to_ascii_uppercase().as_str(),
+        "" | "PLAINTEXT"
+    );
+    if group.is_empty() || client_id.is_empty() || !plaintext {
+        return Ok(0);
+    }
+    let mut conn =
+        BrokerConnection::connect_any(bootstrap, client_id, STALE_MEMBER_TIMEOUT).await?;
+    let coordinator = conn.find_coordinator(group).await?;
+    let mut conn =
+        BrokerConnection::connect(&coordinator.addr(), client_id, STALE_MEMBER_TIMEOUT).await?;
+    let stale: Vec<String> = conn
+        .describe_group(group)
+        .await?
+        .into_iter()
+        .filter(|m| m.client_id == client_id && m.group_instance_id.is_none())
+        .map(|m| m.member_id)
+        .collect();
+    for member in &stale {
+        conn.leave_group(group, member, "left behind by an earlier run of this task")
+            .await?;
+    }
+    Ok(stale.len())
+}
+
+/// The task's `max.poll.records`; an error names a value that is not a
+/// positive integer, as Java's config validation does.
+pub fn max_poll_records(settings: &BTreeMap<String, String>) -> ConnectResult<usize> {
+    match settings.get(MAX_POLL_RECORDS) {
+        None => Ok(DEFAULT_MAX_POLL_RECORDS),
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(ConnectError::fatal(format!(
+                "Invalid value {v} for configuration {MAX_POLL_RECORDS}: Value must be at least 1"
+            ))),
+        },
+    }
+}
+
 /// Creates the task's consumer (not subscribed yet).
 pub fn create_consumer(
     settings: &BTreeMap<String, String>,
@@ -536,7 +612,11 @@ pub fn create_consumer(
     let mut cfg = ClientConfig::new();
     // Explicit settings (worker `consumer.*`, connector overrides) win.
     cfg.set("partition.assignment.strategy", DEFAULT_ASSIGNOR);
-    for (k, v) in settings {
+    max_poll_records(settings)?;
+    for (k, v) in settings
+        .iter()
+        .filter(|(k, _)| k.as_str() != MAX_POLL_RECORDS)
+    {
         cfg.set(k, v);
     }
     if let Some(id) = static_instance_id(settings, task_id) {
@@ -880,6 +960,17 @@ impl SinkTaskRun {
             runtime: Arc::clone(&self.runtime) as Arc<dyn SinkRuntime>,
         };
         self.task.start(ctx, self.props.clone()).await?;
+        if static_instance_id(&self.runtime.clients.consumer, self.task_id).is_none() {
+            match remove_stale_members(&self.runtime.clients.consumer).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(task = %self.name(), members = n, "removed group members an earlier run of this task left behind (killed without leaving); its partitions come back without waiting for their session timeout");
+                }
+                Err(e) => {
+                    tracing::warn!(task = %self.name(), error = %e, "could not look for group members an earlier run of this task left behind; if it was killed, its partitions come back after session.timeout.ms");
+                }
+            }
+        }
         let r = match &self.subscription {
             Subscription::Topics(t) => {
                 let refs: Vec<&str> = t.iter().map(String::as_str).collect();
@@ -939,6 +1030,7 @@ impl SinkTaskRun {
         let shared = Arc::clone(&self.shared);
         let mut target = self.target.clone();
         let mut reported = None;
+        let max_batch = max_poll_records(&self.runtime.clients.consumer)?;
         let mut tick = tokio::time::interval(self.flush_interval);
         // After a long `put`, one commit catches up; missed ticks do not burst.
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -995,7 +1087,7 @@ impl SinkTaskRun {
                 }
             }
             // Take what is already fetched, without waiting, up to a batch.
-            while batch.len() < MAX_BATCH {
+            while batch.len() < max_batch {
                 match consumer.recv().now_or_never() {
                     Some(Ok(m)) => {
                         let m = m.detach();
@@ -1539,6 +1631,7 @@ impl KafkaSinkRuntime {
 /// (joining it would take partitions from the task), its commit and
 /// rebalance settings, and the keys `reader_config` sets itself.
 const READER_DROPPED_KEYS: &[&str] = &[
+    MAX_POLL_RECORDS,
     "group.id",
     "group.instance.id",
     "group.protocol",
@@ -3142,5 +3235,228 @@ mod tests {
         cancel_b.cancel();
         b.await.unwrap().unwrap();
         assert!(lock(&second_listener.0).is_empty());
+    }
+
+    /// Joins `group` as a consumer holding partition 0 of `topic`, with a
+    /// 45 s session, and disappears without leaving: what a task consumer
+    /// killed with `kill -9` leaves behind. Made by hand because an rdkafka
+    /// consumer in this process cannot be killed without it leaving.
+    async fn join_and_vanish(group: &str, client_id: &str, topic: &str) -> String {
+        use crate::group::client::{BrokerConnection, JoinParams};
+        let timeout = Duration::from_secs(10);
+        let mut conn = BrokerConnection::connect_any(&bootstrap(), client_id, timeout)
+            .await
+            .unwrap();
+        let coordinator = conn.find_coordinator(group).await.unwrap();
+        let mut conn = BrokerConnection::connect(&coordinator.addr(), client_id, timeout)
+            .await
+            .unwrap();
+        let string = |out: &mut Vec<u8>, s: &str| {
+            out.extend_from_slice(&(s.len() as i16).to_be_bytes());
+            out.extend_from_slice(s.as_bytes());
+        };
+        // ConsumerProtocolSubscription v0: version, topics, no user data.
+        let mut subscription = 0i16.to_be_bytes().to_vec();
+        subscription.extend_from_slice(&1i32.to_be_bytes());
+        string(&mut subscription, topic);
+        subscription.extend_from_slice(&(-1i32).to_be_bytes());
+        let joined = conn
+            .join_group(&JoinParams {
+                group_id: group,
+                member_id: "",
+                session_timeout_ms: 45_000,
+                rebalance_timeout_ms: 10_000,
+                protocol_type: "consumer",
+                protocols: vec![(DEFAULT_ASSIGNOR.to_string(), subscription.into())],
+                reason: None,
+            })
+            .await
+            .unwrap();
+        // ConsumerProtocolAssignment v0: partition 0 of the topic to this
+        // member (the leader, as it joined alone).
+        let mut assignment = 0i16.to_be_bytes().to_vec();
+        assignment.extend_from_slice(&1i32.to_be_bytes());
+        string(&mut assignment, topic);
+        assignment.extend_from_slice(&1i32.to_be_bytes());
+        assignment.extend_from_slice(&0i32.to_be_bytes());
+        assignment.extend_from_slice(&(-1i32).to_be_bytes());
+        let assignments = joined
+            .members
+            .iter()
+            .map(|m| (m.member_id.clone(), bytes::Bytes::from(assignment.clone())))
+            .collect();
+        conn.sync_group(
+            group,
+            joined.generation_id,
+            &joined.member_id,
+            "consumer",
+            &joined.protocol_name,
+            assignments,
+            10_000,
+        )
+        .await
+        .unwrap();
+        joined.member_id
+    }
+
+    async fn group_members(group: &str) -> Vec<crate::group::client::GroupMember> {
+        use crate::group::client::BrokerConnection;
+        let timeout = Duration::from_secs(10);
+        let mut conn = BrokerConnection::connect_any(&bootstrap(), "members-test", timeout)
+            .await
+            .unwrap();
+        let coordinator = conn.find_coordinator(group).await.unwrap();
+        let mut conn = BrokerConnection::connect(&coordinator.addr(), "members-test", timeout)
+            .await
+            .unwrap();
+        conn.describe_group(group).await.unwrap()
+    }
+
+    /// A task restarted after `kill -9` gets its partition back at once: it
+    /// removes the member its killed run left behind instead of waiting
+    /// 45 s for that member's session to expire.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restarted_task_does_not_wait_for_the_member_its_killed_run_left() {
+        let input = topic_with_partitions("restart-in", 1).await;
+        let topic = input.clone();
+        tokio::task::spawn_blocking(move || produce_to(&topic, 0, 0..5))
+            .await
+            .unwrap();
+        let group = unique("restart-group");
+        let client_id = format!("{}-0", unique("connector-consumer-restart"));
+        let dead = join_and_vanish(&group, &client_id, &input).await;
+        assert!(group_members(&group)
+            .await
+            .iter()
+            .any(|m| m.member_id == dead));
+        let put = Arc::new(Mutex::new(Vec::new()));
+        let task = Box::new(FlushAtPreCommit {
+            id: 0,
+            buffer: Vec::new(),
+            put: Arc::clone(&put),
+            flushed: Arc::new(Mutex::new(Vec::new())),
+        });
+        let listener = Arc::new(NoListener(Mutex::new(Vec::new())));
+        let (run, _, cancel, _target) = test_run_with(
+            task,
+            &input,
+            Arc::clone(&listener),
+            &group,
+            Duration::from_millis(200),
+            &[("client.id", client_id.as_str())],
+        );
+        let started = std::time::Instant::now();
+        let handle = tokio::spawn(run.run());
+        wait_for("the restarted task to consume", || lock(&put).len() >= 5).await;
+        let waited = started.elapsed();
+        assert!(
+            waited < Duration::from_secs(30),
+            "the restarted task waited {waited:?} for its partition, as long as the dead member's session"
+        );
+        let members = group_members(&group).await;
+        assert!(members.iter().all(|m| m.member_id != dead), "{members:?}");
+        cancel.cancel();
+        handle.await.unwrap().unwrap();
+        assert!(lock(&listener.0).is_empty(), "{:?}", lock(&listener.0));
+    }
+
+    /// Only members with the task's own client id are removed: another
+    /// task's member of the same group stays, and a task without a client id
+    /// or on a listener this client cannot speak removes nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_the_tasks_own_leftover_members_are_removed() {
+        let input = topic_with_partitions("stale-in", 1).await;
+        let group = unique("stale-group");
+        let base = unique("connector-consumer-stale");
+        let (task0, task1) = (format!("{base}-0"), format!("{base}-1"));
+        let dead = join_and_vanish(&group, &task0, &input).await;
+        let mut settings = BTreeMap::from([
+            ("bootstrap.servers".to_string(), bootstrap()),
+            ("group.id".to_string(), group.clone()),
+            ("client.id".to_string(), task1.clone()),
+        ]);
+        assert_eq!(remove_stale_members(&settings).await.unwrap(), 0);
+        assert!(group_members(&group)
+            .await
+            .iter()
+            .any(|m| m.member_id == dead));
+        settings.insert("client.id".into(), task0.clone());
+        settings.insert("security.protocol".into(), "SASL_SSL".into());
+        assert_eq!(remove_stale_members(&settings).await.unwrap(), 0);
+        settings.insert("security.protocol".into(), "plaintext".into());
+        assert_eq!(remove_stale_members(&settings).await.unwrap(), 1);
+        let members = group_members(&group).await;
+        assert!(members.iter().all(|m| m.member_id != dead), "{members:?}");
+        settings.insert("bootstrap.servers".into(), "127.0.0.1:1".into());
+        let e = remove_stale_members(&settings).await.unwrap_err();
+        assert!(e.to_string().contains("127.0.0.1:1"), "{e}");
+    }
+
+    /// Records the size of every `put`.
+    struct BatchSizes(Arc<Mutex<Vec<usize>>>);
+
+    #[async_trait]
+    impl SinkTask for BatchSizes {
+        async fn start(&mut self, _ctx: SinkTaskContext, _props: Props) -> ConnectResult<()> {
+            Ok(())
+        }
+        async fn put(&mut self, records: &[SinkRecord]) -> ConnectResult<()> {
+            if !records.is_empty() {
+                lock(&self.0).push(records.len());
+            }
+            Ok(())
+        }
+        async fn stop(&mut self) -> ConnectResult<()> {
+            Ok(())
+        }
+    }
+
+    /// `max.poll.records` (Java's consumer setting, which librdkafka lacks)
+    /// bounds every `put`, and the consumer is created with it set.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn max_poll_records_bounds_each_put() {
+        let input = topic_with_partitions("max-poll-in", 1).await;
+        let topic = input.clone();
+        tokio::task::spawn_blocking(move || produce_to(&topic, 0, 0..20))
+            .await
+            .unwrap();
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let listener = Arc::new(NoListener(Mutex::new(Vec::new())));
+        let (run, _, cancel, _target) = test_run_with(
+            Box::new(BatchSizes(Arc::clone(&sizes))),
+            &input,
+            Arc::clone(&listener),
+            &unique("max-poll-group"),
+            Duration::from_millis(200),
+            &[(MAX_POLL_RECORDS, "3")],
+        );
+        let handle = tokio::spawn(run.run());
+        wait_for("20 records", || lock(&sizes).iter().sum::<usize>() >= 20).await;
+        cancel.cancel();
+        handle.await.unwrap().unwrap();
+        let sizes = lock(&sizes).clone();
+        assert!(sizes.iter().all(|n| *n <= 3), "{sizes:?}");
+        assert!(
+            sizes.contains(&3),
+            "batches are filled up to the limit: {sizes:?}"
+        );
+        assert!(lock(&listener.0).is_empty(), "{:?}", lock(&listener.0));
+    }
+
+    #[test]
+    fn max_poll_records_must_be_a_positive_integer() {
+        let with = |v: &str| BTreeMap::from([(MAX_POLL_RECORDS.to_string(), v.to_string())]);
+        assert_eq!(max_poll_records(&BTreeMap::new()).unwrap(), 500);
+        assert_eq!(max_poll_records(&with(" 2000 ")).unwrap(), 2000);
+        for bad in ["0", "-1", "many"] {
+            let e = max_poll_records(&with(bad)).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!(
+                    "Invalid value {bad} for configuration max.poll.records"
+                )),
+                "{e}"
+            );
+            assert!(create_consumer(&with(bad), "bad", 0).is_err());
+        }
     }
 }

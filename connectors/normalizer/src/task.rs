@@ -350,6 +350,12 @@ fn source_info(r: &SinkRecord, tp: &TopicPartition, snapshot: bool) -> SourceInf
     }
 }
 
+/// Which list of a [`PartitionBatch`] holds a key's latest change.
+enum Latest {
+    Replay(usize),
+    Write(usize),
+}
+
 /// What one partition's part of a batch produced.
 #[derive(Default)]
 struct PartitionBatch {
@@ -365,8 +371,10 @@ struct PartitionBatch {
     rewind: Option<i64>,
     /// The gap ended early: the input no longer has its last records.
     gap_closed: bool,
-    /// Latest document per key within this batch, ahead of the store.
-    overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Where the latest change of a key within this batch is (ahead of
+    /// the store): an index into `replay` or `writes`, so that a document is
+    /// not copied once more for the rare key that changes twice in a batch.
+    overlay: HashMap<Vec<u8>, Latest>,
 }
 
 #[async_trait]
@@ -488,7 +496,8 @@ impl SinkTask for NormalizerTask {
             };
             let snapshot = matches!(input, Input::Upsert { snapshot: true, .. });
             let stored = match batch.overlay.get(&key) {
-                Some(v) => v.clone(),
+                Some(Latest::Replay(i)) => batch.replay[*i].1.clone(),
+                Some(Latest::Write(i)) => batch.writes[*i].1.clone(),
                 None => ps.store.get(&key)?,
             };
             let (change, event) = fold(stored, input);
@@ -501,7 +510,9 @@ impl SinkTask for NormalizerTask {
                 batch.replayed += 1;
                 batch.replay_next = Some(off + 1);
                 if let Some(w) = write {
-                    batch.overlay.insert(key, w.1.clone());
+                    batch
+                        .overlay
+                        .insert(key, Latest::Replay(batch.replay.len()));
                     batch.replay.push(w);
                 }
                 continue;
@@ -556,7 +567,7 @@ impl SinkTask for NormalizerTask {
                         headers: Vec::new(),
                     });
                 }
-                batch.overlay.insert(key, w.1.clone());
+                batch.overlay.insert(key, Latest::Write(batch.writes.len()));
                 batch.writes.push(w);
             }
         }

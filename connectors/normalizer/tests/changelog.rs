@@ -7,6 +7,10 @@
 
 mod support;
 
+/// The worker's allocator (see `src/main.rs`), for the throughput figure.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashMap;
 
 use connect_api::SinkTask;
