@@ -347,6 +347,19 @@ impl BrokerConnection {
         })
     }
 
+    /// A connection to the coordinator of `group_id`, found through the
+    /// bootstrap list.
+    pub async fn to_coordinator(
+        bootstrap: &str,
+        group_id: &str,
+        client_id: &str,
+        request_timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        let mut conn = Self::connect_any(bootstrap, client_id, request_timeout).await?;
+        let coordinator = conn.find_coordinator(group_id).await?;
+        Self::connect(&coordinator.addr(), client_id, request_timeout).await
+    }
+
     /// Address this connection talks to.
     pub fn addr(&self) -> &str {
         &self.addr

@@ -570,10 +570,7 @@ pub async fn remove_stale_members(
         return Ok(0);
     }
     let mut conn =
-        BrokerConnection::connect_any(bootstrap, client_id, STALE_MEMBER_TIMEOUT).await?;
-    let coordinator = conn.find_coordinator(group).await?;
-    let mut conn =
-        BrokerConnection::connect(&coordinator.addr(), client_id, STALE_MEMBER_TIMEOUT).await?;
+        BrokerConnection::to_coordinator(bootstrap, group, client_id, STALE_MEMBER_TIMEOUT).await?;
     let stale: Vec<String> = conn
         .describe_group(group)
         .await?
@@ -2076,15 +2073,7 @@ pub async fn delete_partition_offsets(
         ))
     };
     let mut conn =
-        BrokerConnection::connect_any(&bootstrap, "connectd-sink-offsets", KAFKA_TIMEOUT)
-            .await
-            .map_err(kafka)?;
-    let coordinator = match conn.find_coordinator(group).await {
-        Ok(c) => c,
-        Err(e) => return Err(kafka(e)),
-    };
-    let mut conn =
-        BrokerConnection::connect(&coordinator.addr(), "connectd-sink-offsets", KAFKA_TIMEOUT)
+        BrokerConnection::to_coordinator(&bootstrap, group, "connectd-sink-offsets", KAFKA_TIMEOUT)
             .await
             .map_err(kafka)?;
     let list: Vec<(String, i32)> = partitions
@@ -3244,11 +3233,7 @@ mod tests {
     async fn join_and_vanish(group: &str, client_id: &str, topic: &str) -> String {
         use crate::group::client::{BrokerConnection, JoinParams};
         let timeout = Duration::from_secs(10);
-        let mut conn = BrokerConnection::connect_any(&bootstrap(), client_id, timeout)
-            .await
-            .unwrap();
-        let coordinator = conn.find_coordinator(group).await.unwrap();
-        let mut conn = BrokerConnection::connect(&coordinator.addr(), client_id, timeout)
+        let mut conn = BrokerConnection::to_coordinator(&bootstrap(), group, client_id, timeout)
             .await
             .unwrap();
         let string = |out: &mut Vec<u8>, s: &str| {
@@ -3302,13 +3287,10 @@ mod tests {
     async fn group_members(group: &str) -> Vec<crate::group::client::GroupMember> {
         use crate::group::client::BrokerConnection;
         let timeout = Duration::from_secs(10);
-        let mut conn = BrokerConnection::connect_any(&bootstrap(), "members-test", timeout)
-            .await
-            .unwrap();
-        let coordinator = conn.find_coordinator(group).await.unwrap();
-        let mut conn = BrokerConnection::connect(&coordinator.addr(), "members-test", timeout)
-            .await
-            .unwrap();
+        let mut conn =
+            BrokerConnection::to_coordinator(&bootstrap(), group, "members-test", timeout)
+                .await
+                .unwrap();
         conn.describe_group(group).await.unwrap()
     }
 
