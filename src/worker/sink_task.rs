@@ -867,6 +867,39 @@ impl SinkPipeline {
     }
 }
 
+/// Ends event handling by the loop (`closing`): from here on the rebalance
+/// callback completes revocations itself. Returns the revocations the loop
+/// had not completed yet.
+fn close_events(shared: &Shared) -> Vec<(Vec<TopicPartition>, Unassign)> {
+    let mut st = lock(&shared.0);
+    st.closing = true;
+    std::mem::take(&mut st.events)
+        .into_iter()
+        .filter_map(|e| match e {
+            Rebalanced::Revoked {
+                partitions,
+                unassign,
+                ..
+            } => Some((partitions, unassign)),
+            Rebalanced::Assigned(_) => None,
+        })
+        .collect()
+}
+
+/// Completes revocations the loop did not: each would hold the group's
+/// rebalance, and this consumer's close, forever.
+fn release_revoked(
+    consumer: &SinkConsumer,
+    pending: Vec<(Vec<TopicPartition>, Unassign)>,
+    name: &str,
+) {
+    for (partitions, how) in pending {
+        if let Err(e) = unassign(consumer, &partitions, how) {
+            tracing::warn!(task = %name, error = %e, "releasing revoked partitions failed");
+        }
+    }
+}
+
 /// Everything a sink task needs to run.
 pub struct SinkTaskRun {
     pub connector: String,
@@ -895,6 +928,22 @@ struct Progress {
     carry: Option<OwnedMessage>,
     /// Set when `put` failed: nothing is committed any more in this run.
     poisoned: bool,
+}
+
+/// A run dropped before it finished (its future cancelled, e.g. by a runtime
+/// shutdown, or a failing test) never reached `release`: the loop is gone,
+/// and a revocation it did not complete would make closing the consumer
+/// wait forever. This completes them, on the dropping thread because
+/// nothing else is left to do it (librdkafka answers unassigns locally, so
+/// the wait is short).
+impl Drop for SinkTaskRun {
+    fn drop(&mut self) {
+        if lock(&self.shared.0).closing {
+            return;
+        }
+        let pending = close_events(&self.shared);
+        release_revoked(&self.consumer, pending, &self.name());
+    }
 }
 
 impl SinkTaskRun {
@@ -989,31 +1038,11 @@ impl SinkTaskRun {
             }
         }
         self.runtime.drop_producer().await;
-        let pending: Vec<(Vec<TopicPartition>, Unassign)> = {
-            let mut st = lock(&self.shared.0);
-            st.closing = true;
-            std::mem::take(&mut st.events)
-                .into_iter()
-                .filter_map(|e| match e {
-                    Rebalanced::Revoked {
-                        partitions,
-                        unassign,
-                        ..
-                    } => Some((partitions, unassign)),
-                    Rebalanced::Assigned(_) => None,
-                })
-                .collect()
-        };
+        let pending = close_events(&self.shared);
         let consumer = Arc::clone(&self.consumer);
         let name = self.name();
         let done = tokio::task::spawn_blocking(move || {
-            // A revocation the loop did not complete would hold the group's
-            // rebalance (and this consumer's close) forever.
-            for (partitions, how) in pending {
-                if let Err(e) = unassign(&*consumer, &partitions, how) {
-                    tracing::warn!(task = %name, error = %e, "releasing revoked partitions failed");
-                }
-            }
+            release_revoked(&consumer, pending, &name);
             consumer.unsubscribe();
         })
         .await;
@@ -3440,5 +3469,47 @@ mod tests {
             );
             assert!(create_consumer(&with(bad), "bad", 0).is_err());
         }
+    }
+
+    /// A run whose future is dropped before it finishes (a runtime shutdown,
+    /// a failing test) still lets its consumer close: the close's last
+    /// revocation is completed instead of waiting forever for the gone loop,
+    /// and the member leaves the group.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_run_still_lets_its_consumer_close_and_leave() {
+        let input = topic_with_partitions("dropped-in", 1).await;
+        let topic = input.clone();
+        tokio::task::spawn_blocking(move || produce_to(&topic, 0, 0..5))
+            .await
+            .unwrap();
+        let group = unique("dropped-group");
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let (run, runtime, _cancel, _target) = test_run_in(
+            Box::new(BatchSizes(Arc::clone(&sizes))),
+            &input,
+            Arc::new(NoListener(Mutex::new(Vec::new()))),
+            &group,
+            Duration::from_millis(200),
+        );
+        let handle = tokio::spawn(run.run());
+        wait_for("the records", || lock(&sizes).iter().sum::<usize>() >= 5).await;
+        handle.abort();
+        assert!(handle.await.unwrap_err().is_cancelled());
+        // The last handle on the consumer closes it; on a plain thread, so
+        // that a hang fails this test instead of the runtime's shutdown.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(runtime);
+            let _ = tx.send(());
+        });
+        let closed = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
+            .await
+            .unwrap();
+        assert!(
+            closed.is_ok(),
+            "closing the consumer of a dropped run hangs"
+        );
+        let members = group_members(&group).await;
+        assert!(members.is_empty(), "{members:?}");
     }
 }
