@@ -538,8 +538,10 @@ pub fn static_instance_id(settings: &BTreeMap<String, String>, task_id: u32) -> 
         .map(|prefix| format!("{prefix}-{task_id}"))
 }
 
-/// How long the look for leftover members may delay a task's start.
+/// Timeout of each request of the look for leftover members.
 const STALE_MEMBER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the look for leftover members may delay a task's start in all.
+const STALE_MEMBER_BUDGET: Duration = Duration::from_secs(10);
 
 /// Removes the members an earlier run of this task left in its group, and
 /// returns how many.
@@ -1007,12 +1009,19 @@ impl SinkTaskRun {
         };
         self.task.start(ctx, self.props.clone()).await?;
         if static_instance_id(&self.runtime.clients.consumer, self.task_id).is_none() {
-            match remove_stale_members(&self.runtime.clients.consumer).await {
-                Ok(0) => {}
-                Ok(n) => {
+            let removed = tokio::time::timeout(
+                STALE_MEMBER_BUDGET,
+                remove_stale_members(&self.runtime.clients.consumer),
+            );
+            match removed.await {
+                Err(_) => {
+                    tracing::warn!(task = %self.name(), budget = ?STALE_MEMBER_BUDGET, "looking for group members an earlier run of this task left behind took too long; if it was killed, its partitions come back after session.timeout.ms");
+                }
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => {
                     tracing::info!(task = %self.name(), members = n, "removed group members an earlier run of this task left behind (killed without leaving); its partitions come back without waiting for their session timeout");
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::warn!(task = %self.name(), error = %e, "could not look for group members an earlier run of this task left behind; if it was killed, its partitions come back after session.timeout.ms");
                 }
             }
