@@ -3337,11 +3337,7 @@ mod tests {
     /// 45 s for that member's session to expire.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_restarted_task_does_not_wait_for_the_member_its_killed_run_left() {
-        let input = topic_with_partitions("restart-in", 1).await;
-        let topic = input.clone();
-        tokio::task::spawn_blocking(move || produce_to(&topic, 0, 0..5))
-            .await
-            .unwrap();
+        let input = input_topic(&["v"; 5]).await;
         let group = unique("restart-group");
         let client_id = format!("{}-0", unique("connector-consumer-restart"));
         let dead = join_and_vanish(&group, &client_id, &input).await;
@@ -3396,6 +3392,8 @@ mod tests {
             ("client.id".to_string(), task1.clone()),
         ]);
         assert_eq!(remove_stale_members(&settings).await.unwrap(), 0);
+        settings.remove("client.id");
+        assert_eq!(remove_stale_members(&settings).await.unwrap(), 0);
         assert!(group_members(&group)
             .await
             .iter()
@@ -3435,11 +3433,7 @@ mod tests {
     /// bounds every `put`, and the consumer is created with it set.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn max_poll_records_bounds_each_put() {
-        let input = topic_with_partitions("max-poll-in", 1).await;
-        let topic = input.clone();
-        tokio::task::spawn_blocking(move || produce_to(&topic, 0, 0..20))
-            .await
-            .unwrap();
+        let input = input_topic(&["v"; 20]).await;
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let listener = Arc::new(NoListener(Mutex::new(Vec::new())));
         let (run, _, cancel, _target) = test_run_with(
@@ -3486,11 +3480,7 @@ mod tests {
     /// and the member leaves the group.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dropped_run_still_lets_its_consumer_close_and_leave() {
-        let input = topic_with_partitions("dropped-in", 1).await;
-        let topic = input.clone();
-        tokio::task::spawn_blocking(move || produce_to(&topic, 0, 0..5))
-            .await
-            .unwrap();
+        let input = input_topic(&["v"; 5]).await;
         let group = unique("dropped-group");
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let (run, runtime, _cancel, _target) = test_run_in(

@@ -17,8 +17,9 @@
 //! over 500 k keys cost 22.6-23.6 CPU-s per million records against
 //! 16.0-16.6 for fjall, and the crate took 17.5 min to build in release on
 //! the 2-core machines (C++, plus libclang for bindgen) against seconds for
-//! fjall. So fjall stays; the store sits behind [`StateStore`] so another
-//! engine can be tried without touching the fold or the exactly-once logic.
+//! fjall. So fjall stays (the experiment's code is not kept); the store
+//! sits behind [`StateStore`] so another engine can be tried without
+//! touching the fold or the exactly-once logic.
 //!
 //! Layout: a fjall database per partition directory, keyspace `state`
 //! (key bytes -> stored document) and keyspace `meta` (`next_offset`,
