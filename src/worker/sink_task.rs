@@ -3376,6 +3376,96 @@ mod tests {
         assert!(lock(&listener.0).is_empty(), "{:?}", lock(&listener.0));
     }
 
+    /// A bootstrap address that passes librdkafka's connections on to the
+    /// broker but never answers the worker's own protocol client, recognised
+    /// by the software name in its first request (ApiVersions). Returns the
+    /// address and how many connections it stalled.
+    async fn proxy_stalling_our_client() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stalled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&stalled);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let count = Arc::clone(&count);
+                tokio::spawn(async move {
+                    let mut len = [0u8; 4];
+                    if client.read_exact(&mut len).await.is_err() {
+                        return;
+                    }
+                    let mut request = vec![0u8; u32::from_be_bytes(len) as usize];
+                    if client.read_exact(&mut request).await.is_err() {
+                        return;
+                    }
+                    if request.windows(8).any(|w| w == b"connectd") {
+                        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        // Hold the connection open, unanswered.
+                        let _ = client.read_to_end(&mut Vec::new()).await;
+                        return;
+                    }
+                    let Ok(mut broker) = tokio::net::TcpStream::connect(bootstrap()).await else {
+                        return;
+                    };
+                    if broker.write_all(&len).await.is_err()
+                        || broker.write_all(&request).await.is_err()
+                    {
+                        return;
+                    }
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut broker).await;
+                });
+            }
+        });
+        (addr, stalled)
+    }
+
+    /// The look for leftover members is best effort: when the coordinator
+    /// cannot be reached by it (here: its requests are never answered), the
+    /// task starts and consumes anyway, delayed by at most that request's
+    /// timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_task_starts_when_its_look_for_leftover_members_fails() {
+        let input = input_topic(&["v"; 5]).await;
+        let group = unique("unanswered-group");
+        let (proxy, stalled) = proxy_stalling_our_client().await;
+        let put = Arc::new(Mutex::new(Vec::new()));
+        let task = Box::new(FlushAtPreCommit {
+            id: 0,
+            buffer: Vec::new(),
+            put: Arc::clone(&put),
+            flushed: Arc::new(Mutex::new(Vec::new())),
+        });
+        let listener = Arc::new(NoListener(Mutex::new(Vec::new())));
+        let client_id = format!("{}-0", unique("connector-consumer-unanswered"));
+        let (run, _, cancel, _target) = test_run_with(
+            task,
+            &input,
+            Arc::clone(&listener),
+            &group,
+            Duration::from_millis(200),
+            &[
+                ("client.id", client_id.as_str()),
+                ("bootstrap.servers", proxy.as_str()),
+            ],
+        );
+        let started = std::time::Instant::now();
+        let handle = tokio::spawn(run.run());
+        wait_for("the task to consume", || lock(&put).len() >= 5).await;
+        let waited = started.elapsed();
+        assert!(
+            stalled.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+            "the look for leftover members never reached the proxy"
+        );
+        assert!(
+            waited >= STALE_MEMBER_TIMEOUT
+                && waited < STALE_MEMBER_BUDGET + Duration::from_secs(15),
+            "the task consumed after {waited:?}"
+        );
+        cancel.cancel();
+        handle.await.unwrap().unwrap();
+        assert!(lock(&listener.0).is_empty(), "{:?}", lock(&listener.0));
+    }
+
     /// Only members with the task's own client id are removed: another
     /// task's member of the same group stays, and a task without a client id
     /// or on a listener this client cannot speak removes nothing.
