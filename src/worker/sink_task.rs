@@ -3022,6 +3022,18 @@ mod tests {
         flushed: Arc<Mutex<Vec<Seen>>>,
     }
 
+    /// Task 0, and the log of the records it was given.
+    fn recording_task() -> (Box<FlushAtPreCommit>, Arc<Mutex<Vec<Seen>>>) {
+        let put = Arc::new(Mutex::new(Vec::new()));
+        let task = Box::new(FlushAtPreCommit {
+            id: 0,
+            buffer: Vec::new(),
+            put: Arc::clone(&put),
+            flushed: Arc::new(Mutex::new(Vec::new())),
+        });
+        (task, put)
+    }
+
     #[async_trait]
     impl SinkTask for FlushAtPreCommit {
         async fn start(&mut self, _ctx: SinkTaskContext, _props: Props) -> ConnectResult<()> {
@@ -3345,13 +3357,7 @@ mod tests {
             .await
             .iter()
             .any(|m| m.member_id == dead));
-        let put = Arc::new(Mutex::new(Vec::new()));
-        let task = Box::new(FlushAtPreCommit {
-            id: 0,
-            buffer: Vec::new(),
-            put: Arc::clone(&put),
-            flushed: Arc::new(Mutex::new(Vec::new())),
-        });
+        let (task, put) = recording_task();
         let listener = Arc::new(NoListener(Mutex::new(Vec::new())));
         let (run, _, cancel, _target) = test_run_with(
             task,
@@ -3428,13 +3434,7 @@ mod tests {
         let input = input_topic(&["v"; 5]).await;
         let group = unique("unanswered-group");
         let (proxy, stalled) = proxy_stalling_our_client().await;
-        let put = Arc::new(Mutex::new(Vec::new()));
-        let task = Box::new(FlushAtPreCommit {
-            id: 0,
-            buffer: Vec::new(),
-            put: Arc::clone(&put),
-            flushed: Arc::new(Mutex::new(Vec::new())),
-        });
+        let (task, put) = recording_task();
         let listener = Arc::new(NoListener(Mutex::new(Vec::new())));
         let client_id = format!("{}-0", unique("connector-consumer-unanswered"));
         let (run, _, cancel, _target) = test_run_with(
