@@ -22,6 +22,7 @@ use crate::group::{
 };
 use crate::herder::api::{Herder, HerderError, ServerInfo};
 use crate::herder::cluster::{ConnectHerder, HerderParts, Ownership};
+use crate::herder::signing::SigningSettings;
 use crate::logging::Loggers;
 use crate::rest::{RestConfig, RestState};
 use crate::spawn::spawn_named;
@@ -328,6 +329,15 @@ pub async fn start(
         },
         topic_tracking: cfg.topic_tracking_enable(),
         topic_tracking_reset: cfg.topic_tracking_allow_reset(),
+        signing: SigningSettings {
+            key_ttl_ms: i64::try_from(cfg.inter_worker_key_ttl().as_millis()).unwrap_or(i64::MAX),
+            key_algorithm: cfg.inter_worker_key_generation_algorithm().to_string(),
+            key_bits: cfg
+                .inter_worker_key_size()
+                .and_then(|b| u32::try_from(b).ok()),
+            signature_algorithm: cfg.inter_worker_signature_algorithm().to_string(),
+            verification_algorithms: cfg.inter_worker_verification_algorithms(),
+        },
     });
 
     let mut tasks = Vec::new();
@@ -441,6 +451,7 @@ async fn group_events(
                 generation,
                 is_leader,
                 leader_url,
+                protocol,
                 assignment,
                 allocation,
                 ack,
@@ -463,6 +474,7 @@ async fn group_events(
                     leader: is_leader,
                     leader_url,
                     generation,
+                    signed: protocol == ConnectProtocol::Sessioned,
                 });
                 herder.reconcile().await;
                 ack.done();

@@ -3,7 +3,9 @@
 //! worker must see the first one's connector (same config, target state and
 //! stored offset) and its task must continue the VerifiableSource sequence
 //! exactly where the first one's committed offset ends: no gap, and after a
-//! graceful stop no duplicate either.
+//! graceful stop no duplicate either. And both at once in one group, the
+//! Java worker leading: connectd's forwarded creates and signed task configs
+//! are accepted by the Java leader.
 //!
 //! Needs the broker (`eval "$(scripts/dev-env.sh up)"`) and a JDK + Maven (or
 //! the jars cached by `scripts/java-connect.sh fetch`); without them the
@@ -329,4 +331,79 @@ async fn java_hands_over_to_connectd() {
     ours.shutdown().await;
 
     assert_continues("Java", "connectd", &first, committed, &seqnos(&topic));
+}
+
+/// connectd as a follower of a Java leader in one group, both running: its
+/// creates are forwarded to the Java worker's REST API, and the task configs
+/// of the connectors the group gives it reach the Java leader signed with the
+/// session key the Java leader wrote, so every connector runs, on both
+/// workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connectd_follows_a_java_leader() {
+    require_java();
+    let dir = temp_dir("interop-mixed");
+    let cluster = Cluster::new();
+    let mut java = JavaWorker::start(&dir, &java_props(&cluster, free_port())).await;
+    let ours = cluster.start_member(EXTRA).await;
+    let ctx = |w: &JavaWorker| format!("\nJava log tail:\n{}", w.log_tail());
+    assert!(
+        !ours.handle.herder.ownership().unwrap().leader,
+        "the Java worker, first in the group, leads it"
+    );
+
+    let names: Vec<String> = (0..4).map(|i| format!("{}-{i}", unique("mixed"))).collect();
+    for name in &names {
+        let (code, body) = ours
+            .call(
+                "POST",
+                "/connectors",
+                Some(&json!({"name": name, "config": connector_config(&format!("{name}-data"))})),
+            )
+            .await;
+        assert_eq!(
+            code,
+            201,
+            "create {name} through connectd: {body}{}",
+            ctx(&java)
+        );
+    }
+    let owners = until(
+        "every connector RUNNING with its task, on both workers",
+        Duration::from_secs(90),
+        || async {
+            let mut owners = std::collections::BTreeSet::new();
+            let mut all = Vec::new();
+            let mut running = true;
+            for name in &names {
+                let (_, st) = java
+                    .call("GET", &format!("/connectors/{name}/status"), None)
+                    .await;
+                running &=
+                    st["connector"]["state"] == "RUNNING" && st["tasks"][0]["state"] == "RUNNING";
+                if let Some(w) = st["connector"]["worker_id"].as_str() {
+                    owners.insert(w.to_string());
+                }
+                all.push(st);
+            }
+            (
+                running && owners.len() == 2,
+                json!({"owners": owners, "status": all}),
+            )
+        },
+    )
+    .await;
+    assert!(
+        owners["owners"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(ours.base.trim_start_matches("http://"))),
+        "{owners}"
+    );
+    assert!(
+        !java.log_tail().contains("invalid signature"),
+        "{}",
+        ctx(&java)
+    );
+    ours.shutdown().await;
+    java.stop();
 }

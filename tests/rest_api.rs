@@ -10,16 +10,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 
-fn verifiable(topic: &str) -> serde_json::Value {
-    json!({
-        "connector.class": "org.apache.kafka.connect.tools.VerifiableSourceConnector",
-        "tasks.max": "1",
-        "topic": topic,
-        "throughput": "50",
-        "verifiable.print": "false",
-    })
-}
-
 async fn running(w: &TestWorker, name: &str, tasks: usize) {
     eventually(Duration::from_secs(30), || async {
         let (code, body) = w
@@ -53,7 +43,7 @@ async fn connector_lifecycle_over_rest() {
     assert_eq!((code, health["status"].as_str()), (200, Some("healthy")));
 
     // Create: 201, absolute Location, config.name set, no tasks yet.
-    let body = json!({"name": name, "config": verifiable(&topic)}).to_string();
+    let body = json!({"name": name, "config": verifiable_source(&topic)}).to_string();
     let (code, headers, text) = http_raw(
         &w.base,
         "POST",
@@ -78,7 +68,7 @@ async fn connector_lifecycle_over_rest() {
         .call(
             "POST",
             "/connectors",
-            Some(&json!({"name": name, "config": verifiable(&topic)})),
+            Some(&json!({"name": name, "config": verifiable_source(&topic)})),
         )
         .await;
     assert_eq!(code, 409);
@@ -130,7 +120,7 @@ async fn connector_lifecycle_over_rest() {
     assert_eq!(code, 404);
 
     // PUT updates (200), PATCH merges and removes nulls.
-    let mut cfg = verifiable(&topic);
+    let mut cfg = verifiable_source(&topic);
     cfg["throughput"] = json!("60");
     let (code, updated) = w
         .call("PUT", &format!("/connectors/{name}/config"), Some(&cfg))
@@ -162,7 +152,7 @@ async fn connector_lifecycle_over_rest() {
     assert_eq!(code, 404);
 
     // PUT with a mismatching name: 400.
-    let mut bad = verifiable(&topic);
+    let mut bad = verifiable_source(&topic);
     bad["name"] = json!("other");
     let (code, err) = w
         .call("PUT", &format!("/connectors/{name}/config"), Some(&bad))
@@ -542,7 +532,7 @@ async fn initial_state_tasks_config_and_logger_lookup() {
     let w = cluster.start(&[]).await;
     let stopped = unique("init-stopped");
     let (code, body) = w
-        .call("POST", "/connectors", Some(&json!({"name": stopped, "config": verifiable(&unique("t")), "initial_state": "stopped"})))
+        .call("POST", "/connectors", Some(&json!({"name": stopped, "config": verifiable_source(&unique("t")), "initial_state": "stopped"})))
         .await;
     assert_eq!(code, 201, "{body}");
     eventually(Duration::from_secs(20), || async {
@@ -554,7 +544,7 @@ async fn initial_state_tasks_config_and_logger_lookup() {
     .await;
     let paused = unique("init-paused");
     let (code, _) = w
-        .call("POST", "/connectors", Some(&json!({"name": paused, "config": verifiable(&unique("t")), "initial_state": "PAUSED"})))
+        .call("POST", "/connectors", Some(&json!({"name": paused, "config": verifiable_source(&unique("t")), "initial_state": "PAUSED"})))
         .await;
     assert_eq!(code, 201);
     // A connector created PAUSED is not started, so it has no tasks until resumed.
@@ -579,7 +569,7 @@ async fn initial_state_tasks_config_and_logger_lookup() {
         "org.apache.kafka.connect.tools.VerifiableSourceTask"
     );
     let (code, _) = w
-        .call("POST", "/connectors", Some(&json!({"name": unique("bad-state"), "config": verifiable("t"), "initial_state": "SLEEPING"})))
+        .call("POST", "/connectors", Some(&json!({"name": unique("bad-state"), "config": verifiable_source("t"), "initial_state": "SLEEPING"})))
         .await;
     assert_eq!(code, 400);
 

@@ -315,6 +315,24 @@ async fn standalone_resumes_from_its_offsets_file() {
         .await
         .expect("standalone worker starts");
     eventually(Duration::from_secs(30), || async { seqnos().len() >= 300 }).await;
+    // There is no leader to send task configs to; the internal endpoint
+    // refuses them, as Java's standalone worker does.
+    let (code, body) = http(
+        &format!("http://127.0.0.1:{}", h.port),
+        "POST",
+        "/connectors/sa/tasks",
+        Some(r#"[{"task.class":"forged"}]"#),
+        "application/json",
+    )
+    .await;
+    assert_eq!(code, 500, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("standalone mode does not support externally setting task configurations"),
+        "{body}"
+    );
     h.shutdown().await;
     let first_run = seqnos();
     let last = *first_run.iter().max().unwrap();

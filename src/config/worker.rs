@@ -985,6 +985,12 @@ impl WorkerConfig {
             .unwrap_or("HmacSHA256")
     }
 
+    pub fn inter_worker_key_generation_algorithm(&self) -> &str {
+        self.parsed
+            .string("inter.worker.key.generation.algorithm")
+            .unwrap_or("HmacSHA256")
+    }
+
     pub fn inter_worker_verification_algorithms(&self) -> Vec<String> {
         match self.parsed.get("inter.worker.verification.algorithms") {
             Some(_) => self.parsed.list("inter.worker.verification.algorithms"),

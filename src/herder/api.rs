@@ -16,6 +16,9 @@ use serde_json::Value as Json;
 pub struct HerderError {
     pub status: u16,
     pub message: String,
+    /// Set when only the leader can do this and its REST URL is known: the
+    /// REST layer forwards the request there (contract §1.2).
+    pub forward_to: Option<String>,
 }
 
 impl HerderError {
@@ -23,6 +26,16 @@ impl HerderError {
         HerderError {
             status,
             message: message.into(),
+            forward_to: None,
+        }
+    }
+    /// This worker is not the leader; `leader_url` is.
+    pub fn not_leader(leader_url: &str) -> Self {
+        HerderError {
+            forward_to: Some(leader_url.to_string()),
+            ..Self::conflict(
+                "Cannot complete request because of a conflicting operation (e.g. worker rebalance)",
+            )
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -248,4 +261,13 @@ pub trait Herder: Send + Sync {
     /// `PUT /admin/loggers/{ns}?scope=cluster`: records the level in the
     /// config topic; every worker (this one too) applies it when it reads it.
     async fn set_cluster_log_level(&self, namespace: &str, level: &str) -> HerderResult<()>;
+    /// Internal `POST /connectors/{name}/tasks`: a follower's new task
+    /// configs (a JSON array of maps, `body` as received so that its
+    /// signature can be checked), written by the leader.
+    async fn put_task_configs_internal(
+        &self,
+        name: &str,
+        body: &[u8],
+        signature: &super::signing::RequestSignature,
+    ) -> HerderResult<()>;
 }

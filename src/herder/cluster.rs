@@ -18,9 +18,12 @@
 //! next pass.
 //!
 //! Membership is pluggable: standalone owns everything; distributed mode owns
-//! what the Kafka group leader assigned (see `crate::group`). Writes that only
-//! the leader may make are refused with 409 on other workers until request
-//! forwarding lands, so nothing here assumes a single worker.
+//! what the Kafka group leader assigned (see `crate::group`). Only the leader
+//! writes the config topic's connector and task records: on a follower, a
+//! leader-only REST write fails with [`HerderError::not_leader`], which the
+//! REST layer forwards to the leader, and task configs that a follower's
+//! connector generates go to the leader's internal endpoint, signed with the
+//! session key the leader keeps fresh (`super::signing`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,8 +38,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::api::*;
 use super::connector_config;
+use super::signing::{verify, RequestSignature, SessionKey, SigningSettings};
 use crate::logging::Loggers;
 use crate::plugins::Plugins;
+use crate::rest::client::send_to_worker;
 use crate::storage::config_store::{ConfigEvent, ConfigStore, RestartRequest};
 use crate::storage::offset_store::OffsetStore;
 use crate::storage::status_store::{State, StatusStore};
@@ -51,6 +56,9 @@ pub struct Ownership {
     pub leader: bool,
     pub leader_url: String,
     pub generation: i32,
+    /// The group negotiated the `sessioned` protocol: internal requests
+    /// are signed (crate::herder::signing).
+    pub signed: bool,
 }
 
 impl Ownership {
@@ -61,6 +69,7 @@ impl Ownership {
             leader: true,
             leader_url: String::new(),
             generation: 0,
+            signed: false,
         }
     }
 
@@ -102,6 +111,7 @@ pub struct HerderParts {
     pub info: ServerInfo,
     pub topic_tracking: bool,
     pub topic_tracking_reset: bool,
+    pub signing: SigningSettings,
 }
 
 pub struct ConnectHerder {
@@ -114,6 +124,7 @@ pub struct ConnectHerder {
     info: ServerInfo,
     topic_tracking: bool,
     topic_tracking_reset: bool,
+    signing: SigningSettings,
     op: tokio::sync::Mutex<HerderState>,
     ownership: Mutex<Option<Ownership>>,
     ownership_changed: watch::Sender<u64>,
@@ -145,6 +156,7 @@ impl ConnectHerder {
             info: parts.info,
             topic_tracking: parts.topic_tracking,
             topic_tracking_reset: parts.topic_tracking_reset,
+            signing: parts.signing,
             op: tokio::sync::Mutex::new(HerderState::default()),
             ownership: Mutex::new(None),
             ownership_changed,
@@ -182,20 +194,72 @@ impl ConnectHerder {
         self.started.store(true, Ordering::Release);
     }
 
-    fn is_leader(&self) -> bool {
-        lock(&self.ownership).as_ref().is_some_and(|o| o.leader)
+    fn require_leader(&self) -> HerderResult<()> {
+        match lock(&self.ownership).as_ref() {
+            Some(o) if o.leader => Ok(()),
+            Some(o) if !o.leader_url.is_empty() => Err(HerderError::not_leader(&o.leader_url)),
+            _ => Err(HerderError::conflict(
+                "Cannot complete request momentarily due to no known leader URL, likely because a rebalance was underway.",
+            )),
+        }
     }
 
-    fn require_leader(&self) -> HerderResult<()> {
-        if self.is_leader() {
+    /// The leader writes a session key when there is none or the current
+    /// one must be rotated; followers read it from the config topic.
+    async fn ensure_session_key(&self) {
+        let now = now_ms();
+        let current = self.config.lock().session_key.clone();
+        if current.is_some_and(|k| !k.needs_rotation(&self.signing, now)) {
+            return;
+        }
+        match SessionKey::generate(&self.signing, now) {
+            Ok(key) => {
+                if let Err(e) = self.config.put_session_key(&key).await {
+                    tracing::error!(error = %e, "writing a new session key failed; will retry");
+                } else {
+                    tracing::info!(algorithm = %key.algorithm, "wrote a new session key for internal requests");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot generate a session key"),
+        }
+    }
+
+    /// A follower's new task configs go to the leader, which alone writes
+    /// the config topic (Java's `POST /connectors/{name}/tasks`), signed when
+    /// the group uses the `sessioned` protocol.
+    async fn send_task_configs_to_leader(
+        &self,
+        name: &str,
+        configs: &[Props],
+        own: &Ownership,
+    ) -> Result<(), String> {
+        if own.leader_url.is_empty() {
+            return Err("no known leader URL (a rebalance is under way)".into());
+        }
+        let body = serde_json::to_vec(configs).map_err(|e| e.to_string())?;
+        let mut headers = vec![("content-type", "application/json".to_string())];
+        if own.signed {
+            let key =
+                self.config.lock().session_key.clone().ok_or(
+                    "no session key read from the config topic yet; the leader writes one",
+                )?;
+            for (h, v) in key.sign(&self.signing.signature_algorithm, &body)? {
+                headers.push((h, v));
+            }
+        }
+        let url = format!(
+            "{}/connectors/{}/tasks?forward=true",
+            own.leader_url.trim_end_matches('/'),
+            crate::rest::routes::encode_segment(name)
+        );
+        let resp = send_to_worker(hyper::Method::POST, &url, Some(body), &headers).await?;
+        if (200..300).contains(&resp.status) {
             Ok(())
-        } else if lock(&self.ownership).is_none() {
-            Err(HerderError::conflict(
-                "Cannot complete request momentarily due to no known leader URL, likely because a rebalance was underway.",
-            ))
         } else {
-            Err(HerderError::conflict(
-                "Cannot complete request because of a conflicting operation (e.g. worker rebalance)",
+            Err(format!(
+                "POST {url} answered {}: {}",
+                resp.status,
+                resp.message()
             ))
         }
     }
@@ -287,6 +351,9 @@ impl ConnectHerder {
     pub async fn reconcile(&self) {
         let Some(own) = self.ownership() else { return };
         let mut st = self.op.lock().await;
+        if own.leader && own.signed {
+            self.ensure_session_key().await;
+        }
         let snap = self.config.snapshot();
 
         // Connectors.
@@ -349,8 +416,12 @@ impl ConnectHerder {
                                             continue;
                                         }
                                         self.request_rejoin();
-                                    } else {
-                                        tracing::warn!(connector = %name, "new task configs must be written by the leader; forwarding is not implemented yet");
+                                    } else if let Err(e) =
+                                        self.send_task_configs_to_leader(name, &configs, &own).await
+                                    {
+                                        tracing::warn!(connector = %name, leader = %own.leader_url, error = %e, "sending new task configs to the leader failed; will retry");
+                                        st.reconfigure.insert(name.clone());
+                                        continue;
                                     }
                                 }
                                 st.generated_from.insert(name.clone(), props.clone());
@@ -1039,6 +1110,59 @@ impl Herder for ConnectHerder {
             .await
             .map_err(store_err)
     }
+
+    async fn put_task_configs_internal(
+        &self,
+        name: &str,
+        body: &[u8],
+        signature: &RequestSignature,
+    ) -> HerderResult<()> {
+        let own = self.ownership();
+        if own.as_ref().is_some_and(|o| o.connectors.is_none()) {
+            return Err(HerderError::internal(
+                "Kafka Connect in standalone mode does not support externally setting task configurations.",
+            ));
+        }
+        if own.as_ref().is_some_and(|o| o.signed) {
+            let key = self.config.lock().session_key.clone();
+            verify(key.as_ref(), &self.signing, signature, body)?;
+        }
+        let configs: Vec<Props> = serde_json::from_slice(body).map_err(|e| {
+            HerderError::bad_request(format!(
+                "task configs must be a JSON array of objects with string values: {e}"
+            ))
+        })?;
+        let _st = self.op.lock().await;
+        // Not forwarded: the signature would not survive the hop. The
+        // sender retries with the new leader's URL after the rebalance.
+        self.require_leader().map_err(|e| HerderError {
+            forward_to: None,
+            ..e
+        })?;
+        let snap = self.config.snapshot();
+        if !snap.connectors.contains_key(name) {
+            return Err(HerderError::not_found(format!(
+                "Connector {name} not found"
+            )));
+        }
+        if snap.target_state(name) == TargetState::Stopped && !configs.is_empty() {
+            return Err(HerderError::bad_request(format!(
+                "Cannot submit non-empty set of task configs for stopped connector {name}"
+            )));
+        }
+        self.config
+            .put_task_configs(name, &configs)
+            .await
+            .map_err(store_err)?;
+        self.request_rejoin();
+        Ok(())
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The REST partition map of a sink offset.

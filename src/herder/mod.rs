@@ -3,3 +3,4 @@
 pub mod api;
 pub mod cluster;
 pub mod connector_config;
+pub mod signing;

@@ -21,6 +21,8 @@ pub struct ApiError {
     pub allow: Option<String>,
     /// For 413: the unread body makes the connection unusable for another request.
     pub close: bool,
+    /// Only the leader at this URL can answer: forward the request there.
+    pub forward_to: Option<String>,
 }
 
 impl ApiError {
@@ -30,6 +32,7 @@ impl ApiError {
             message: message.into(),
             allow: None,
             close: false,
+            forward_to: None,
         }
     }
 
@@ -111,7 +114,10 @@ impl From<HerderError> for ApiError {
             .ok()
             .filter(|s| s.is_client_error() || s.is_server_error())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        ApiError::new(status, e.message)
+        ApiError {
+            forward_to: e.forward_to,
+            ..ApiError::new(status, e.message)
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use super::error::{empty_response, json_response, ApiError};
 use super::routes::{encode_segment, Query, Route};
 use super::RestState;
 use crate::herder::api::{ConfigInfo, ConfigInfos, ConnectorOffset, ConnectorOffsets, TargetState};
+use crate::herder::signing::{RequestSignature, ALGORITHM_HEADER, SIGNATURE_HEADER};
 use crate::logging::{LoggerError, Loggers};
 
 type Resp = Response<Full<Bytes>>;
@@ -42,16 +43,32 @@ pub struct Call<'a> {
     pub base_url: String,
     /// The request body, read only for the resources that consume one.
     pub body: Bytes,
+    /// The signature headers of an internal request.
+    pub signature: RequestSignature,
 }
 
 /// Whether `method` on `route` consumes a JSON body (and so checks Content-Type).
 pub fn consumes_body(route: &Route, method: &Method) -> bool {
     match route {
-        Route::Connectors => method == Method::POST,
+        Route::Connectors | Route::ConnectorTasks(_) => method == Method::POST,
         Route::ConnectorConfig(_) => method == Method::PUT || method == Method::PATCH,
         Route::ConnectorOffsets(_) => method == Method::PATCH,
         Route::PluginValidate(_) | Route::Logger(_) => method == Method::PUT,
         _ => false,
+    }
+}
+
+/// The KIP-507 signature headers of a request, if it has them.
+pub fn request_signature(headers: &hyper::HeaderMap) -> RequestSignature {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    RequestSignature {
+        signature: get(SIGNATURE_HEADER),
+        algorithm: get(ALGORITHM_HEADER),
     }
 }
 
@@ -103,6 +120,12 @@ pub async fn dispatch(call: &Call<'_>, route: Route) -> Result<Resp> {
         }
         Route::ConnectorStop(name) => {
             herder.stop_connector(&name).await?;
+            empty_response(StatusCode::NO_CONTENT)
+        }
+        Route::ConnectorTasks(name) if m == Method::POST => {
+            herder
+                .put_task_configs_internal(&name, &call.body, &call.signature)
+                .await?;
             empty_response(StatusCode::NO_CONTENT)
         }
         Route::ConnectorTasks(name) => ok(&herder.task_configs(&name).await?),

@@ -12,6 +12,7 @@
 //! Content-Type is accepted); a body over [`RestConfig::max_body_bytes`] → 413;
 //! then the resource runs. Every response is `application/json`.
 
+pub mod client;
 pub mod cors;
 pub mod error;
 pub mod handlers;
@@ -257,6 +258,16 @@ where
     }
     let query = Query::parse(req.uri().query());
     let base_url = base_url(&req, &state.config.advertised_url);
+    let signature = handlers::request_signature(req.headers());
+    let target = ForwardTarget {
+        path: req.uri().path().to_string(),
+        raw_query: req.uri().query().map(str::to_string),
+        authorization: req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    };
     let body = if consumes_body(&route, &method) {
         check_content_type(&req)?;
         read_body(req, state.config.max_body_bytes).await?
@@ -269,8 +280,106 @@ where
         query,
         base_url,
         body,
+        signature,
     };
-    dispatch(&call, route).await
+    match dispatch(&call, route).await {
+        Err(e) if e.forward_to.is_some() => forward(&call, &target, e).await,
+        answer => answer,
+    }
+}
+
+/// What a forwarded request repeats of the original besides method and body.
+struct ForwardTarget {
+    /// Still percent-encoded.
+    path: String,
+    raw_query: Option<String>,
+    authorization: Option<String>,
+}
+
+/// Sends a request only the leader can answer to the leader, and passes its
+/// answer back (contract §1.2). A request comes at most two hops: the first
+/// worker forwards with `forward=true`, which lets the next forward once more
+/// (the leader may have changed meanwhile) with `forward=false`; a worker
+/// that gets `forward=false` and still is not the leader answers 409.
+async fn forward(
+    call: &Call<'_>,
+    target: &ForwardTarget,
+    e: ApiError,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let next = match call.query.first("forward") {
+        None => "true",
+        Some(v) if v.eq_ignore_ascii_case("true") => "false",
+        Some(_) => {
+            return Err(ApiError {
+                forward_to: None,
+                ..e
+            })
+        }
+    };
+    let Some(leader) = e.forward_to.as_deref() else {
+        return Err(e);
+    };
+    let mut query: Vec<&str> = target
+        .raw_query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && p.split('=').next() != Some("forward"))
+        .collect();
+    let forward_param = format!("forward={next}");
+    query.push(&forward_param);
+    let url = format!(
+        "{}{}?{}",
+        leader.trim_end_matches('/'),
+        target.path,
+        query.join("&")
+    );
+    let mut headers = vec![
+        ("accept", "application/json".to_string()),
+        ("user-agent", "kafka-connect".to_string()),
+    ];
+    if !call.body.is_empty() {
+        headers.push(("content-type", "application/json".to_string()));
+    }
+    if let Some(auth) = &target.authorization {
+        headers.push(("authorization", auth.clone()));
+    }
+    let body = (!call.body.is_empty()).then(|| call.body.to_vec());
+    tracing::debug!(method = %call.method, %url, "forwarding a request only the leader can answer");
+    let resp = client::send_to_worker(call.method.clone(), &url, body, &headers)
+        .await
+        .map_err(|e| ApiError::internal(format!("IO Error trying to forward REST request: {e}")))?;
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_client_error() || status.is_server_error() {
+        return Err(ApiError::new(status, resp.message()));
+    }
+    if !status.is_success() {
+        return Err(ApiError::internal(format!(
+            "Unexpected status code when handling forwarded request: {}",
+            resp.status
+        )));
+    }
+    if status == StatusCode::NO_CONTENT || resp.body.is_empty() {
+        return Ok(empty_response(status));
+    }
+    let mut answer = error::raw_response(status, resp.body.clone());
+    if status == StatusCode::CREATED {
+        // The Location names this worker, as for a request it answered itself.
+        let name = serde_json::from_slice::<serde_json::Value>(&resp.body)
+            .ok()
+            .and_then(|j| j.get("name").and_then(|n| n.as_str()).map(str::to_string));
+        if let Some(name) = name {
+            let location = format!(
+                "{}/connectors/{}",
+                call.base_url,
+                routes::encode_segment(&name)
+            );
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                answer.headers_mut().insert(hyper::header::LOCATION, v);
+            }
+        }
+    }
+    Ok(answer)
 }
 
 /// `application/json`, any parameters (`charset=utf-8`), case-insensitive. A

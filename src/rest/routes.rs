@@ -89,7 +89,6 @@ impl Route {
             Route::Root
             | Route::Health
             | Route::ConnectorStatus(_)
-            | Route::ConnectorTasks(_)
             | Route::ConnectorTasksConfig(_)
             | Route::TaskStatus(..)
             | Route::ConnectorTopics(_)
@@ -97,7 +96,8 @@ impl Route {
             | Route::Plugins
             | Route::PluginConfig(_)
             | Route::Loggers => GET,
-            Route::Connectors => &[Method::GET, Method::POST],
+            // POST is the internal endpoint for a follower's task configs.
+            Route::Connectors | Route::ConnectorTasks(_) => &[Method::GET, Method::POST],
             Route::Connector(_) => &[Method::GET, Method::DELETE],
             Route::ConnectorConfig(_) => &[Method::GET, Method::PUT, Method::PATCH],
             Route::ConnectorRestart(_) | Route::TaskRestart(..) => POST,

@@ -37,6 +37,9 @@ struct FakeState {
     last_validate: Option<(String, Props)>,
     /// Makes `server_info` slow, to have a request in flight at shutdown.
     server_info_delay: Option<std::time::Duration>,
+    /// Makes leader-only writes (here: delete) answer "not the leader; it
+    /// is at this URL".
+    leader_url: Option<String>,
 }
 
 struct FakeConnector {
@@ -233,6 +236,9 @@ impl Herder for FakeHerder {
         Ok(Self::info(name, c))
     }
     async fn delete_connector(&self, name: &str) -> HerderResult<()> {
+        if let Some(url) = self.lock().leader_url.clone() {
+            return Err(HerderError::not_leader(&url));
+        }
         self.lock()
             .connectors
             .remove(name)
@@ -408,6 +414,20 @@ impl Herder for FakeHerder {
         self.lock().calls.push(format!(
             "cluster-log-level {namespace} {}",
             level.to_ascii_uppercase()
+        ));
+        Ok(())
+    }
+    async fn put_task_configs_internal(
+        &self,
+        name: &str,
+        body: &[u8],
+        signature: &crate::herder::signing::RequestSignature,
+    ) -> HerderResult<()> {
+        self.lock().calls.push(format!(
+            "task-configs {name} {} {:?} {:?}",
+            String::from_utf8_lossy(body),
+            signature.signature,
+            signature.algorithm
         ));
         Ok(())
     }
@@ -1608,6 +1628,14 @@ impl Herder for PanickingHerder {
     async fn set_cluster_log_level(&self, _: &str, _: &str) -> HerderResult<()> {
         panic!("boom")
     }
+    async fn put_task_configs_internal(
+        &self,
+        _: &str,
+        _: &[u8],
+        _: &crate::herder::signing::RequestSignature,
+    ) -> HerderResult<()> {
+        panic!("boom")
+    }
     async fn health(&self) -> WorkerHealth {
         panic!("boom")
     }
@@ -1795,5 +1823,99 @@ async fn serves_over_tcp_and_stops_on_cancel() {
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "listener closed"
+    );
+}
+
+// ---------------------------------------------------------------- internal endpoints
+
+/// A follower's `POST /connectors/{name}/tasks` reaches the herder with its
+/// exact body and its KIP-507 headers (the herder checks the signature); the
+/// same path still answers GET with the task list.
+#[tokio::test]
+async fn internal_task_configs_reach_the_herder_with_body_and_signature() {
+    let h = harness();
+    let body = r#"[{"task.class":"X","k":"v"}]"#;
+    let req = Request::builder()
+        .method("POST")
+        .uri("/connectors/a%2Fb/tasks?forward=true")
+        .header("host", "worker1:8083")
+        .header("content-type", "application/json")
+        .header("X-Connect-Authorization", "c2ln")
+        .header("X-Connect-Request-Signature-Algorithm", "HmacSHA256")
+        .body(Full::new(Bytes::from(body)))
+        .expect("valid request");
+    let a = h.send(req).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert!(h.fake.lock().calls.contains(&format!(
+        "task-configs a/b {body} Some(\"c2ln\") Some(\"HmacSHA256\")"
+    )));
+    let a = h.call("POST", "/connectors/a/tasks", Some("[]")).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    assert!(h
+        .fake
+        .lock()
+        .calls
+        .contains(&"task-configs a [] None None".to_string()));
+    let a = h.call("PUT", "/connectors/a/tasks", Some("[]")).await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(a.header("allow"), Some("GET,POST,HEAD,OPTIONS"));
+}
+
+/// A follower forwards a leader-only write to the leader's URL with
+/// `forward=true`, the original query and `Authorization`; it turns a
+/// redirect or an unreachable leader into 500 and does not forward a request
+/// that says `forward=false`.
+#[tokio::test]
+async fn leader_only_writes_are_forwarded_and_forwarding_failures_are_500() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let leader = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let leader_url = format!("http://{}/", leader.local_addr().unwrap());
+    let seen = tokio::spawn(async move {
+        let (mut conn, _) = leader.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = conn.read(&mut buf).await.unwrap();
+        conn.write_all(b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    });
+    let h = harness();
+    h.fake.lock().leader_url = Some(leader_url);
+    let req = Request::builder()
+        .method("DELETE")
+        .uri("/connectors/a%2Fb?x=1")
+        .header("host", "worker1:8083")
+        .header("authorization", "Basic dTpw")
+        .body(Full::new(Bytes::new()))
+        .expect("valid request");
+    h.send(req).await.assert_error(
+        500,
+        "Unexpected status code when handling forwarded request: 302",
+    );
+    let request = seen.await.unwrap();
+    let head = request.lines().next().unwrap_or_default();
+    assert_eq!(head, "DELETE /connectors/a%2Fb?x=1&forward=true HTTP/1.1");
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains("authorization: basic dtpw"),
+        "{request}"
+    );
+
+    h.call("DELETE", "/connectors/a?forward=false", None)
+        .await
+        .assert_error(
+            409,
+            "Cannot complete request because of a conflicting operation (e.g. worker rebalance)",
+        );
+
+    h.fake.lock().leader_url = Some("http://127.0.0.1:1/".into());
+    let a = h.call("DELETE", "/connectors/a", None).await;
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let message = a.json()["message"].as_str().unwrap_or_default().to_string();
+    assert!(
+        message.starts_with("IO Error trying to forward REST request: ")
+            && message.contains("127.0.0.1:1"),
+        "{message}"
     );
 }

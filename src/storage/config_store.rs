@@ -18,6 +18,8 @@ use tokio::sync::{mpsc, watch};
 use super::kafka_log::{LogError, LogRecord};
 use super::log::Log;
 use crate::herder::api::TargetState;
+use crate::herder::signing::SessionKey;
+use base64::Engine;
 
 /// A restart request read from the config topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +61,9 @@ pub struct ClusterConfigState {
     pub inconsistent: BTreeSet<String>,
     /// Bumped at every commit of a connector's task configs.
     pub task_generation: BTreeMap<String, u64>,
+    /// The newest `session-key` record: the key internal requests are
+    /// signed with (crate::herder::signing).
+    pub session_key: Option<SessionKey>,
     staged: BTreeMap<String, BTreeMap<u32, Props>>,
 }
 
@@ -153,9 +158,18 @@ impl ClusterConfigState {
                 namespace: ns.to_string(),
                 level,
             });
-        } else if key.starts_with("tasks-fencing-") || key == "session-key" {
-            // Exactly-once fencing and request signing are not implemented;
-            // these records are understood and deliberately ignored.
+        } else if key == "session-key" {
+            match value.as_ref().map(parse_session_key) {
+                Some(Some(k)) => self.session_key = Some(k),
+                Some(None) => {
+                    tracing::error!("ignoring a session-key record that lacks key, algorithm or creation-timestamp")
+                }
+                // Java ignores a null session key too.
+                None => {}
+            }
+        } else if key.starts_with("tasks-fencing-") {
+            // Exactly-once source fencing is not implemented; these records
+            // are understood and deliberately ignored.
         } else {
             tracing::warn!(%key, "ignoring config record with an unknown key");
         }
@@ -212,6 +226,17 @@ fn properties(v: &Json) -> Option<Props> {
             })
             .collect(),
     )
+}
+
+fn parse_session_key(v: &Json) -> Option<SessionKey> {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(v.get("key")?.as_str()?)
+        .ok()?;
+    Some(SessionKey {
+        key,
+        algorithm: v.get("algorithm")?.as_str()?.to_string(),
+        created_ms: v.get("creation-timestamp")?.as_i64()?,
+    })
 }
 
 fn parse_target_state(v: &Json) -> Option<TargetState> {
@@ -275,6 +300,14 @@ pub mod records {
     }
     pub fn logger_value(level: &str) -> Vec<u8> {
         bytes(&json!({ "level": level }))
+    }
+    pub const SESSION_KEY_KEY: &[u8] = b"session-key";
+    pub fn session_key_value(key: &SessionKey) -> Vec<u8> {
+        bytes(&json!({
+            "key": base64::engine::general_purpose::STANDARD.encode(&key.key),
+            "algorithm": key.algorithm,
+            "creation-timestamp": key.created_ms,
+        }))
     }
 }
 
@@ -457,6 +490,17 @@ impl ConfigStore {
             .await
     }
 
+    /// Writes a new session key (leader only) and reads it back.
+    pub async fn put_session_key(&self, key: &SessionKey) -> Result<(), LogError> {
+        self.log
+            .send(
+                records::SESSION_KEY_KEY,
+                Some(&records::session_key_value(key)),
+            )
+            .await?;
+        self.read_to_end().await
+    }
+
     pub async fn put_logger_level(&self, namespace: &str, level: &str) -> Result<(), LogError> {
         self.log
             .send(
@@ -505,6 +549,30 @@ mod tests {
             records::properties_value(&props(&[("name", "a"), ("connector.class", "X")])),
             b"{\"properties\":{\"connector.class\":\"X\",\"name\":\"a\"}}"
         );
+    }
+
+    #[test]
+    fn session_key_records_round_trip_in_the_java_workers_format() {
+        let key = SessionKey {
+            key: vec![1, 2, 3, 250],
+            algorithm: "HmacSHA256".into(),
+            created_ms: 1_700_000_000_000,
+        };
+        assert_eq!(
+            records::session_key_value(&key),
+            br#"{"key":"AQID+g==","algorithm":"HmacSHA256","creation-timestamp":1700000000000}"#
+        );
+        let mut s = ClusterConfigState::default();
+        s.apply(&rec(
+            0,
+            "session-key",
+            Some(&records::session_key_value(&key)),
+        ));
+        assert_eq!(s.session_key.as_ref(), Some(&key));
+        // A malformed record and a tombstone leave the key in place.
+        s.apply(&rec(1, "session-key", Some(br#"{"key":"AQID+g=="}"#)));
+        s.apply(&rec(2, "session-key", None));
+        assert_eq!(s.session_key, Some(key));
     }
 
     #[test]

@@ -106,6 +106,13 @@ impl Cluster {
         TestWorker::start(cfg).await
     }
 
+    /// A further worker of the group (not its leader).
+    pub async fn start_member(&self, extra: &[(&str, &str)]) -> TestWorker {
+        let cfg = WorkerConfig::from_props(Mode::Distributed, self.props(extra))
+            .expect("valid worker config");
+        TestWorker::start_member(cfg).await
+    }
+
     /// Writes the properties to a file, for workers started as processes.
     pub fn write_props(&self, dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
         write_props(dir, "worker.properties", &self.props(extra))
@@ -136,15 +143,30 @@ pub struct TestWorker {
 }
 
 impl TestWorker {
+    /// Starts a worker that leads its group (the first one); returns once
+    /// it does, as distributed workers serve writes from then on.
     pub async fn start(cfg: WorkerConfig) -> TestWorker {
+        Self::start_until(cfg, Duration::from_secs(30), |o| o.leader).await
+    }
+
+    /// Starts a worker that joins a group another worker leads; returns
+    /// once it has its first assignment.
+    pub async fn start_member(cfg: WorkerConfig) -> TestWorker {
+        Self::start_until(cfg, Duration::from_secs(60), |_| true).await
+    }
+
+    async fn start_until(
+        cfg: WorkerConfig,
+        timeout: Duration,
+        ready: fn(&connectd::herder::cluster::Ownership) -> bool,
+    ) -> TestWorker {
         let handle = app::start(cfg, vec![], loggers())
             .await
             .expect("worker starts");
         let base = format!("http://127.0.0.1:{}", handle.port);
         let w = TestWorker { handle, base };
-        // Distributed workers serve writes once they lead the group.
-        eventually(Duration::from_secs(30), || async {
-            w.handle.herder.ownership().is_some_and(|o| o.leader)
+        eventually(timeout, || async {
+            w.handle.herder.ownership().is_some_and(|o| ready(&o))
         })
         .await;
         w
@@ -171,6 +193,17 @@ impl TestWorker {
     pub async fn shutdown(self) {
         self.handle.shutdown().await;
     }
+}
+
+/// A VerifiableSource connector config (one task, 50 records/s to `topic`).
+pub fn verifiable_source(topic: &str) -> Json {
+    serde_json::json!({
+        "connector.class": "org.apache.kafka.connect.tools.VerifiableSourceConnector",
+        "tasks.max": "1",
+        "topic": topic,
+        "throughput": "50",
+        "verifiable.print": "false",
+    })
 }
 
 /// Polls `cond` every 100 ms until it holds, or panics after `timeout`.
@@ -216,13 +249,28 @@ pub async fn http_raw(
     body: Option<&str>,
     content_type: &str,
 ) -> (u16, BTreeMap<String, String>, String) {
+    http_with_headers(base, method, path, body, &[("Content-Type", content_type)]).await
+}
+
+/// [`http_raw`] with any request headers.
+pub async fn http_with_headers(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, BTreeMap<String, String>, String) {
     let hostport = base.trim_start_matches("http://").trim_end_matches('/');
     let mut s = tokio::net::TcpStream::connect(hostport)
         .await
         .expect("connect to worker");
     let body = body.unwrap_or("");
+    let headers: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     // A server may answer (413) and close before reading a large body; the

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{ACCEPT, CONTENT_TYPE, HOST};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
@@ -200,15 +200,17 @@ pub struct Response {
     pub body: Bytes,
 }
 
-/// Sends one request. `auth` is a complete `Authorization` header value;
-/// `tls` is required for `https` endpoints.
+/// Sends one request. `headers` (e.g. a complete `Authorization` value, or
+/// another `Content-Type` than the registry's) replace the defaults; `tls`
+/// is required for `https` endpoints. The worker's requests to other workers
+/// use it too.
 pub async fn send(
     ep: &Endpoint,
     tls: Option<&TlsConnector>,
     method: Method,
     path_and_query: &str,
     body: Option<Vec<u8>>,
-    auth: Option<&str>,
+    headers: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<Response, TransportError> {
     let exchange = async {
@@ -218,7 +220,7 @@ pub async fn send(
         // Requests are small and answered at once; Nagle would only add delay.
         let _ = stream.set_nodelay(true);
         if !ep.tls {
-            return exchange(ep, stream, method, path_and_query, body, auth).await;
+            return exchange(ep, stream, method, path_and_query, body, headers).await;
         }
         let connector =
             tls.ok_or_else(|| TransportError::Tls(ep.url.clone(), "no TLS configuration".into()))?;
@@ -228,7 +230,7 @@ pub async fn send(
             .connect(name, stream)
             .await
             .map_err(|e| TransportError::Tls(ep.url.clone(), e.to_string()))?;
-        exchange(ep, stream, method, path_and_query, body, auth).await
+        exchange(ep, stream, method, path_and_query, body, headers).await
     };
     tokio::time::timeout(timeout, exchange)
         .await
@@ -241,7 +243,7 @@ async fn exchange<S>(
     method: Method,
     path_and_query: &str,
     body: Option<Vec<u8>>,
-    auth: Option<&str>,
+    headers: &[(&str, &str)],
 ) -> Result<Response, TransportError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -273,12 +275,16 @@ where
     if body.is_some() {
         req = req.header(CONTENT_TYPE, CONTENT_TYPE_V1);
     }
-    if let Some(a) = auth {
-        req = req.header(AUTHORIZATION, a);
-    }
-    let req = req
+    let mut req = req
         .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .map_err(|e| http_err(&e))?;
+    for (name, value) in headers {
+        let name = hyper::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| http_err(&format!("header {name}: {e}")))?;
+        let value = hyper::header::HeaderValue::from_str(value)
+            .map_err(|e| http_err(&format!("header {name}: {e}")))?;
+        req.headers_mut().insert(name, value);
+    }
     let resp = sender.send_request(req).await.map_err(|e| http_err(&e))?;
     let status = resp.status().as_u16();
     let body = resp

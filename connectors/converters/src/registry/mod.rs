@@ -304,6 +304,8 @@ impl RegistryClient {
                 None
             };
             let auth = self.user_info_auth.as_deref().or(url_auth.as_deref());
+            let headers: Vec<(&str, &str)> =
+                auth.map(|a| ("authorization", a)).into_iter().collect();
             self.requests.fetch_add(1, Ordering::Relaxed);
             let sent = http::send(
                 ep,
@@ -311,7 +313,7 @@ impl RegistryClient {
                 method.clone(),
                 path,
                 body.clone(),
-                auth,
+                &headers,
                 self.timeout,
             );
             match sent.await {
