@@ -454,6 +454,7 @@ async fn group_events(
                 protocol,
                 assignment,
                 allocation,
+                owners,
                 ack,
                 ..
             } => {
@@ -475,6 +476,7 @@ async fn group_events(
                     leader_url,
                     generation,
                     signed: protocol == ConnectProtocol::Sessioned,
+                    owners,
                 });
                 herder.reconcile().await;
                 ack.done();

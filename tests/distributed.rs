@@ -1,8 +1,9 @@
 //! Several workers in one group on a real broker: connectors that the group
 //! gives to a follower get their tasks (the follower sends its task configs
 //! to the leader, signed with the session key the leader wrote), the
-//! internal endpoint refuses requests that are not signed with that key, and
-//! a follower forwards the REST writes only the leader can make.
+//! internal endpoint refuses requests that are not signed with that key, a
+//! follower forwards the REST writes only the leader can make, and restarts
+//! reach the worker that runs the connector or task.
 
 #![allow(clippy::unwrap_used)] // tests panic on unexpected states by design
 
@@ -36,7 +37,7 @@ async fn running_owners(w: &TestWorker, names: &[String]) -> Option<BTreeSet<Str
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn connectors_on_a_follower_get_their_tasks_through_the_leader() {
+async fn two_workers_share_connectors_and_forward_what_they_cannot_answer() {
     let cluster = Cluster::new();
     let leader = cluster.start(&[]).await;
     let follower = cluster.start_member(&[]).await;
@@ -172,6 +173,38 @@ async fn connectors_on_a_follower_get_their_tasks_through_the_leader() {
     let (code, _, text) =
         http_with_headers(&leader.base, "POST", &path, Some(&body), &headers).await;
     assert_eq!(code, 204, "{text}");
+
+    // A plain restart only the owner can do: sent to the worker that does
+    // not run the connector, it reaches the owner (a follower sends it to
+    // the leader, the leader to the owner).
+    let not_running = |worker_id: &serde_json::Value| {
+        let id = worker_id.as_str().unwrap().to_string();
+        if leader.base.ends_with(&id) {
+            &follower
+        } else {
+            assert!(follower.base.ends_with(&id), "{id}");
+            &leader
+        }
+    };
+    for name in &names {
+        let (_, st) = leader
+            .call("GET", &format!("/connectors/{name}/status"), None)
+            .await;
+        let other = not_running(&st["connector"]["worker_id"]);
+        let (code, body) = other
+            .call("POST", &format!("/connectors/{name}/restart"), None)
+            .await;
+        assert_eq!(code, 204, "restart {name} through {}: {body}", other.base);
+        let other = not_running(&st["tasks"][0]["worker_id"]);
+        let (code, body) = other
+            .call("POST", &format!("/connectors/{name}/tasks/0/restart"), None)
+            .await;
+        assert_eq!(
+            code, 204,
+            "restart task 0 of {name} through {}: {body}",
+            other.base
+        );
+    }
 
     // Other leader-only writes are forwarded too; a request that was
     // already forwarded once more (`forward=false`) is not.

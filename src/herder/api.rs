@@ -16,8 +16,9 @@ use serde_json::Value as Json;
 pub struct HerderError {
     pub status: u16,
     pub message: String,
-    /// Set when only the leader can do this and its REST URL is known: the
-    /// REST layer forwards the request there (contract §1.2).
+    /// Set when only another worker can do this (the leader, or the owner
+    /// of a connector or task) and its REST URL is known: the REST layer
+    /// forwards the request there (contract §1.2).
     pub forward_to: Option<String>,
 }
 
@@ -29,10 +30,11 @@ impl HerderError {
             forward_to: None,
         }
     }
-    /// This worker is not the leader; `leader_url` is.
-    pub fn not_leader(leader_url: &str) -> Self {
+    /// Only the worker at `url` can answer this request (Java's
+    /// `RequestTargetException`); answered with 409 where it is not forwarded.
+    pub fn request_target(url: &str) -> Self {
         HerderError {
-            forward_to: Some(leader_url.to_string()),
+            forward_to: Some(url.to_string()),
             ..Self::conflict(
                 "Cannot complete request because of a conflicting operation (e.g. worker rebalance)",
             )

@@ -20,10 +20,12 @@
 //! Membership is pluggable: standalone owns everything; distributed mode owns
 //! what the Kafka group leader assigned (see `crate::group`). Only the leader
 //! writes the config topic's connector and task records: on a follower, a
-//! leader-only REST write fails with [`HerderError::not_leader`], which the
-//! REST layer forwards to the leader, and task configs that a follower's
-//! connector generates go to the leader's internal endpoint, signed with the
-//! session key the leader keeps fresh (`super::signing`).
+//! leader-only REST write fails with [`HerderError::request_target`], which
+//! the REST layer forwards to the leader (a restart that only the owner of a
+//! connector or task can do goes to the leader, then to the owner), and task
+//! configs that a follower's connector generates go to the leader's internal
+//! endpoint, signed with the session key the leader keeps fresh
+//! (`super::signing`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use super::api::*;
 use super::connector_config;
 use super::signing::{verify, RequestSignature, SessionKey, SigningSettings};
+use crate::group::assignor::Owners;
 use crate::logging::Loggers;
 use crate::plugins::Plugins;
 use crate::rest::client::send_to_worker;
@@ -59,6 +62,9 @@ pub struct Ownership {
     /// The group negotiated the `sessioned` protocol: internal requests
     /// are signed (crate::herder::signing).
     pub signed: bool,
+    /// On the leader: who runs every connector and task, and their URLs,
+    /// for requests only the owner can answer.
+    pub owners: Option<Arc<Owners>>,
 }
 
 impl Ownership {
@@ -70,6 +76,7 @@ impl Ownership {
             leader_url: String::new(),
             generation: 0,
             signed: false,
+            owners: None,
         }
     }
 
@@ -197,7 +204,7 @@ impl ConnectHerder {
     fn require_leader(&self) -> HerderResult<()> {
         match lock(&self.ownership).as_ref() {
             Some(o) if o.leader => Ok(()),
-            Some(o) if !o.leader_url.is_empty() => Err(HerderError::not_leader(&o.leader_url)),
+            Some(o) if !o.leader_url.is_empty() => Err(HerderError::request_target(&o.leader_url)),
             _ => Err(HerderError::conflict(
                 "Cannot complete request momentarily due to no known leader URL, likely because a rebalance was underway.",
             )),
@@ -845,9 +852,11 @@ impl Herder for ConnectHerder {
         if !include_tasks && !only_failed {
             let own = self.ownership().unwrap_or_default();
             if !own.owns_connector(name) {
-                return Err(HerderError::conflict(
-                    "Cannot complete request because of a conflicting operation (e.g. worker rebalance)",
-                ));
+                let owner = own
+                    .owners
+                    .as_ref()
+                    .and_then(|o| o.connector_owner_url(name));
+                return Err(not_owner(&own, owner));
             }
             self.execute_restart(&req).await;
             return Ok(None);
@@ -885,10 +894,10 @@ impl Herder for ConnectHerder {
             connector: name.to_string(),
             task,
         };
-        if !self.ownership().unwrap_or_default().owns_task(&id) {
-            return Err(HerderError::conflict(
-                "Cannot complete request because of a conflicting operation (e.g. worker rebalance)",
-            ));
+        let own = self.ownership().unwrap_or_default();
+        if !own.owns_task(&id) {
+            let owner = own.owners.as_ref().and_then(|o| o.task_owner_url(&id));
+            return Err(not_owner(&own, owner));
         }
         {
             let mut st = self.op.lock().await;
@@ -1156,6 +1165,24 @@ impl Herder for ConnectHerder {
             .map_err(store_err)?;
         self.request_rejoin();
         Ok(())
+    }
+}
+
+/// A request only the owner of a connector or task can answer reached
+/// another worker: a follower sends it to the leader, and the leader, which
+/// knows every owner from its last assignment, to the owner (contract §1.2;
+/// the REST layer does the forwarding).
+fn not_owner(own: &Ownership, owner_url: Option<&str>) -> HerderError {
+    let target = if own.leader {
+        owner_url
+    } else {
+        Some(own.leader_url.as_str()).filter(|u| !u.is_empty())
+    };
+    match target {
+        Some(url) => HerderError::request_target(url),
+        None => HerderError::conflict(
+            "Cannot complete request momentarily due to no known leader URL, likely because a rebalance was underway.",
+        ),
     }
 }
 

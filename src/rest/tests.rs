@@ -237,7 +237,7 @@ impl Herder for FakeHerder {
     }
     async fn delete_connector(&self, name: &str) -> HerderResult<()> {
         if let Some(url) = self.lock().leader_url.clone() {
-            return Err(HerderError::not_leader(&url));
+            return Err(HerderError::request_target(&url));
         }
         self.lock()
             .connectors
