@@ -44,7 +44,7 @@ use super::signing::{verify, RequestSignature, SessionKey, SigningSettings};
 use crate::group::assignor::Owners;
 use crate::logging::Loggers;
 use crate::plugins::Plugins;
-use crate::rest::client::send_to_worker;
+use crate::rest::client::{send_to_worker, TASK_CONFIGS_TIMEOUT};
 use crate::storage::config_store::{ConfigEvent, ConfigStore, RestartRequest};
 use crate::storage::offset_store::OffsetStore;
 use crate::storage::status_store::{State, StatusStore};
@@ -259,7 +259,14 @@ impl ConnectHerder {
             own.leader_url.trim_end_matches('/'),
             crate::rest::routes::encode_segment(name)
         );
-        let resp = send_to_worker(hyper::Method::POST, &url, Some(body), &headers).await?;
+        let resp = send_to_worker(
+            hyper::Method::POST,
+            &url,
+            Some(body),
+            &headers,
+            TASK_CONFIGS_TIMEOUT,
+        )
+        .await?;
         if (200..300).contains(&resp.status) {
             Ok(())
         } else {

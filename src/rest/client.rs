@@ -9,10 +9,14 @@ use bytes::Bytes;
 use connect_converters::registry::http::{self, Endpoint};
 use hyper::Method;
 
-/// How long one worker-to-worker request may take. Java's forwarding waits
-/// as long as its own request timeout (90 s); a follower's task configs are
-/// retried on the next reconciliation pass anyway.
-pub const WORKER_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a forwarded user request may take (Java's forwarding waits as
+/// long as its own REST request timeout, 90 s; the client waits anyway).
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a follower waits for the leader to take its task configs. The
+/// follower's reconciliation pass waits for it, so a leader that does not
+/// answer must not hold the pass long; it is retried on the next pass.
+pub const TASK_CONFIGS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Another worker's answer.
 #[derive(Debug)]
@@ -42,6 +46,7 @@ pub async fn send_to_worker(
     url: &str,
     body: Option<Vec<u8>>,
     headers: &[(&str, String)],
+    timeout: Duration,
 ) -> Result<WorkerResponse, String> {
     let ep = Endpoint::parse(url)?;
     if ep.tls {
@@ -56,17 +61,9 @@ pub async fn send_to_worker(
         None => String::new(),
     };
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let resp = http::send(
-        &ep,
-        None,
-        method,
-        &query,
-        body,
-        &headers,
-        WORKER_REQUEST_TIMEOUT,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let resp = http::send(&ep, None, method, &query, body, &headers, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(WorkerResponse {
         status: resp.status,
         body: resp.body,

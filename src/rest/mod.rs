@@ -346,9 +346,15 @@ async fn forward(
     }
     let body = (!call.body.is_empty()).then(|| call.body.to_vec());
     tracing::debug!(method = %call.method, %url, "forwarding a request only the leader can answer");
-    let resp = client::send_to_worker(call.method.clone(), &url, body, &headers)
-        .await
-        .map_err(|e| ApiError::internal(format!("IO Error trying to forward REST request: {e}")))?;
+    let resp = client::send_to_worker(
+        call.method.clone(),
+        &url,
+        body,
+        &headers,
+        client::FORWARD_TIMEOUT,
+    )
+    .await
+    .map_err(|e| ApiError::internal(format!("IO Error trying to forward REST request: {e}")))?;
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if status.is_client_error() || status.is_server_error() {
         return Err(ApiError::new(status, resp.message()));
